@@ -1,0 +1,6 @@
+package store
+
+// Regenerate the ent code from store/internal/ent/schema, then write the
+// versioned migration for the change (name it with NOVAKIT_MIGRATION_NAME).
+//go:generate go generate ./internal/ent
+//go:generate go run ./internal/migrategen

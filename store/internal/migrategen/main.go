@@ -1,0 +1,176 @@
+// Command migrategen writes the next versioned migration of novakit's
+// store for every dialect, by diffing the ent schema against the
+// migrations already checked in (replayed on a scratch "dev" database).
+//
+// It runs from `go generate ./store/...` (after the ent code is
+// generated) in the store directory:
+//
+//	go run ./internal/migrategen -name add_instance_foo
+//
+// SQLite needs nothing; PostgreSQL and MariaDB dev databases are started
+// from the Debian binaries (internal/testsvc) unless -postgres / -mysql
+// name empty databases to use instead. A schema without changes writes
+// nothing.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	atlasmigrate "ariga.io/atlas/sql/migrate"
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/schema"
+	"github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/novakit/novakit/internal/testsvc"
+	entmigrate "github.com/novakit/novakit/store/internal/ent/migrate"
+)
+
+func main() {
+	name := flag.String("name", os.Getenv("NOVAKIT_MIGRATION_NAME"), "name of the migration (required when the schema changed)")
+	dir := flag.String("dir", "migrations", "the migrations directory (one subdirectory per dialect)")
+	pg := flag.String("postgres", "", "URL of an empty PostgreSQL dev database (default: start one)")
+	my := flag.String("mysql", "", "URL of an empty MySQL/MariaDB dev database (default: start one)")
+	only := flag.String("only", "", "comma list of dialects to diff (sqlite,postgres,mysql); default all")
+	flag.Parse()
+	if *name == "" {
+		*name = "change"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := run(ctx, *name, *dir, *pg, *my, *only); err != nil {
+		log.Fatalf("migrategen: %v", err)
+	}
+}
+
+func run(ctx context.Context, name, dir, pgURL, myURL, only string) error {
+	want := func(d string) bool { return only == "" || strings.Contains(","+only+",", ","+d+",") }
+	tmp, err := os.MkdirTemp("", "migrategen")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	if want("sqlite") {
+		db, err := sql.Open("sqlite", "file::memory:?_pragma=foreign_keys(1)")
+		if err != nil {
+			return err
+		}
+		db.SetMaxOpenConns(1)
+		err = diff(ctx, dialect.SQLite, db, filepath.Join(dir, "sqlite"), name)
+		db.Close()
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+	}
+	if want("postgres") {
+		if pgURL == "" {
+			srv, err := testsvc.StartPostgres(ctx, filepath.Join(tmp, "pg"))
+			if err != nil {
+				return fmt.Errorf("starting a PostgreSQL dev database: %w", err)
+			}
+			defer srv.Close()
+			pgURL = srv.URL()
+		}
+		db, err := sql.Open("pgx", pgURL)
+		if err != nil {
+			return err
+		}
+		err = diff(ctx, dialect.Postgres, db, filepath.Join(dir, "postgres"), name)
+		db.Close()
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+	}
+	if want("mysql") {
+		if myURL == "" {
+			srv, err := testsvc.StartMariaDB(ctx, filepath.Join(tmp, "mariadb"))
+			if err != nil {
+				return fmt.Errorf("starting a MariaDB dev database: %w", err)
+			}
+			defer srv.Close()
+			admin, err := openMySQL(srv.URL())
+			if err != nil {
+				return err
+			}
+			if _, err := admin.ExecContext(ctx, "CREATE DATABASE migrategen_dev"); err != nil {
+				admin.Close()
+				return err
+			}
+			admin.Close()
+			myURL = strings.TrimSuffix(srv.URL(), "/") + "/migrategen_dev"
+		}
+		db, err := openMySQL(myURL)
+		if err != nil {
+			return err
+		}
+		err = diff(ctx, dialect.MySQL, db, filepath.Join(dir, "mysql"), name)
+		db.Close()
+		if err != nil {
+			return fmt.Errorf("mysql: %w", err)
+		}
+	}
+	return nil
+}
+
+func openMySQL(raw string) (*sql.DB, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	cfg := mysql.NewConfig()
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.Net, cfg.Addr = "tcp", u.Host
+	cfg.DBName = strings.Trim(u.Path, "/")
+	cfg.ParseTime = true
+	cfg.MultiStatements = true
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
+func diff(ctx context.Context, d string, db *sql.DB, path, name string) error {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return err
+	}
+	ldir, err := atlasmigrate.NewLocalDir(path)
+	if err != nil {
+		return err
+	}
+	m, err := schema.NewMigrate(entsql.OpenDB(d, db),
+		schema.WithDir(ldir),
+		schema.WithMigrationMode(schema.ModeReplay),
+		schema.WithDialect(d),
+		schema.WithDropColumn(true),
+		schema.WithDropIndex(true),
+		schema.WithErrNoPlan(true),
+		schema.WithFormatter(atlasmigrate.DefaultFormatter),
+	)
+	if err != nil {
+		return err
+	}
+	err = m.NamedDiff(ctx, name, entmigrate.Tables...)
+	if errors.Is(err, atlasmigrate.ErrNoPlan) {
+		log.Printf("migrategen: %s: schema unchanged", d)
+		return nil
+	}
+	if err == nil {
+		log.Printf("migrategen: %s: wrote migration %q in %s", d, name, path)
+	}
+	return err
+}
