@@ -21,11 +21,18 @@ type AMQPConfig struct {
 	// URL of the broker, "amqp://user:pass@host:5672/vhost". Required.
 	URL string
 
-	// ChannelPoolSize is the number of AMQP channels publishes share
-	// (watermill-amqp's Publish.ChannelPoolSize). Each channel has one
-	// publish awaiting its confirm at a time, so this bounds the casts in
-	// flight. Default 16.
+	// ChannelPoolSize is the number of AMQP channels publishes share.
+	// Publishes are pipelined: a channel is held only while a message is
+	// written, and any number of messages per channel await their confirm
+	// concurrently. Default 8.
 	ChannelPoolSize int
+
+	// StockPublisher publishes with watermill-amqp's Publisher instead
+	// (Publish.ChannelPoolSize, Publish.ConfirmDelivery): it holds a pooled
+	// channel until its one message is confirmed, so at most
+	// ChannelPoolSize casts are in flight, which caps durable throughput at
+	// ChannelPoolSize / confirm latency.
+	StockPublisher bool
 
 	// Prefetch is the consumer prefetch (basic.qos) of each server
 	// subscription. Each subscription handles one message at a time, so 1
@@ -59,7 +66,7 @@ type AMQPConfig struct {
 
 func (c *AMQPConfig) setDefaults() {
 	if c.ChannelPoolSize == 0 {
-		c.ChannelPoolSize = 16
+		c.ChannelPoolSize = 8
 	}
 	if c.Prefetch == 0 {
 		c.Prefetch = 1
@@ -115,9 +122,11 @@ func NewAMQP(cfg AMQPConfig) (*Transport, error) {
 }
 
 // NewAMQPContext connects to an AMQP 0-9-1 broker (RabbitMQ) with
-// watermill-amqp: one connection for publishing (a pool of confirming
-// channels) and one for consuming, each reconnecting by itself after the
-// broker restarts; the Transport and everything made from it keep working.
+// watermill-amqp: one connection for publishing (a few confirming channels
+// with publishes pipelined on them, see AMQPConfig.ChannelPoolSize) and one
+// for consuming (watermill-amqp's Subscriber), each reconnecting by itself
+// after the broker restarts; the Transport and everything made from it keep
+// working.
 //
 // Topology (default exchange for queues, one fanout exchange per topic):
 // work queues "<topic>" and "<topic>.<server>" are durable and receive
@@ -158,9 +167,11 @@ func NewAMQPContext(ctx context.Context, cfg AMQPConfig) (*Transport, error) {
 	}
 	t.closers = append(t.closers, subConn.Close)
 
-	pub, err := wamqp.NewPublisherWithConnection(wcfg, t.wlogger, pubConn)
-	if err != nil {
-		return fail(err)
+	var pub message.Publisher = newPipelinedPublisher(pubConn, cfg.ChannelPoolSize, !cfg.NoConfirm)
+	if cfg.StockPublisher {
+		if pub, err = wamqp.NewPublisherWithConnection(wcfg, t.wlogger, pubConn); err != nil {
+			return fail(err)
+		}
 	}
 	sub, err := wamqp.NewSubscriberWithConnection(wcfg, t.wlogger, subConn)
 	if err != nil {

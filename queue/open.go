@@ -109,6 +109,9 @@ func Open(ctx context.Context, rawURL string) (*Transport, error) {
 // replaced by "xxxxx", working on malformed URLs too.
 func RedactURL(rawURL string) string {
 	if u, err := url.Parse(rawURL); err == nil {
+		if _, has := u.User.Password(); !has {
+			return rawURL
+		}
 		return u.Redacted()
 	}
 	scheme, rest, ok := strings.Cut(rawURL, "://")
@@ -142,9 +145,9 @@ func (o *MemURLOpener) OpenTransportURL(_ context.Context, u *url.URL) (*Transpo
 
 // AMQPURLOpener opens "amqp://" and "amqps://" URLs with [NewAMQP]. The URL
 // (without its query) becomes Config.URL; query options override Config:
-// pool (ChannelPoolSize), prefetch, confirm (false disables publisher
-// confirms), retry (PublishRetryInterval, a Go duration, "-1s" disables),
-// dial_timeout.
+// pool (ChannelPoolSize), stock_publisher (StockPublisher), prefetch,
+// confirm (false disables publisher confirms), retry
+// (PublishRetryInterval, a Go duration, "-1s" disables), dial_timeout.
 type AMQPURLOpener struct {
 	Config AMQPConfig
 }
@@ -160,6 +163,8 @@ func (o *AMQPURLOpener) OpenTransportURL(ctx context.Context, u *url.URL) (*Tran
 		v := vals[len(vals)-1]
 		var err error
 		switch key {
+		case "stock_publisher":
+			cfg.StockPublisher, err = strconv.ParseBool(v)
 		case "pool":
 			cfg.ChannelPoolSize, err = strconv.Atoi(v)
 		case "prefetch":

@@ -60,7 +60,7 @@ func newTransport(scheme, display string, durable bool, logger *slog.Logger, pub
 		display:      display,
 		durable:      durable,
 		logger:       logger,
-		wlogger:      watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
+		wlogger:      slogAdapter{logger},
 		publishRetry: publishRetry,
 		closing:      make(chan struct{}),
 	}
@@ -156,6 +156,7 @@ func newMessage(id string, payload []byte, transient bool, deadline time.Time) *
 // nil once the backend has the message (for AMQP with confirms: once the
 // broker confirmed it).
 func (t *Transport) publish(ctx context.Context, topic string, m *message.Message) error {
+	m.SetContext(ctx) // bounds the wait for a publisher confirm
 	var last error
 	delay := t.publishRetry
 	for {
