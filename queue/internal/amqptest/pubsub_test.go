@@ -1,4 +1,4 @@
-package queue_test
+package amqptest_test
 
 import (
 	"testing"
