@@ -74,7 +74,7 @@ func (e *Envelope) DeadlineTime() (time.Time, bool) {
 // reference to data except through Args and Result, which alias it.
 func DecodeEnvelope(data []byte) (*Envelope, error) {
 	e := new(Envelope)
-	if err := json.Unmarshal(data, e); err != nil {
+	if err := decodeEnvelope(data, e); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
 	if err := e.validate(); err != nil {

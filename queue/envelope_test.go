@@ -83,8 +83,9 @@ func TestDecodeEnvelopeRejects(t *testing.T) {
 	assert.NoError(t, err)
 }
 
-// FuzzDecodeEnvelope: DecodeEnvelope never panics; whatever it accepts
-// re-encodes to a document it decodes to the same envelope.
+// FuzzDecodeEnvelope: DecodeEnvelope never panics, accepts only valid JSON
+// (encoding/json is the reference), and whatever it accepts re-encodes to a
+// document it decodes to the same envelope.
 func FuzzDecodeEnvelope(f *testing.F) {
 	b, _ := sampleEnvelope().MarshalJSON()
 	f.Add(b)
@@ -92,8 +93,12 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte(`{"v":1,"kind":"cast","id":"1","method":"m","args":null}`))
 	f.Add([]byte(`{"v":1,"kind":"cast","id":"1","method":"m","args":"\u0000"}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"v":1,"kind":"cast","id":"1","method":"m","args":[{"a":[1,-2.5e3,true,null,"\u00e9\ud83d\ude00"]},{}],"x":[]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := DecodeEnvelope(data)
+		if err == nil && !json.Valid(data) {
+			t.Fatalf("accepted invalid JSON: %q", data)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadMessage) {
 				t.Fatalf("error does not wrap ErrBadMessage: %v", err)

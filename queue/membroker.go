@@ -66,7 +66,19 @@ type memQueue struct {
 }
 
 type memConsumer struct {
-	handoff chan *message.Message // capacity 1, filled under memQueue.mu
+	ctx     context.Context
+	out     chan<- *message.Message
+	handoff chan memDelivery // capacity 1, filled under memQueue.mu
+}
+
+// memDelivery is a message handed to an idle consumer. When the consumer's
+// reader was waiting, the publisher already gave it the message (sent):
+// one goroutine switch fewer on the way to the handler; the consumer
+// goroutine then only waits for the Ack or Nack.
+type memDelivery struct {
+	m      *message.Message
+	cancel context.CancelFunc
+	sent   bool
 }
 
 // Publish implements message.Publisher. It copies each message (so the
@@ -156,7 +168,7 @@ func (b *memBroker) Subscribe(ctx context.Context, topic string) (<-chan *messag
 		return nil, err
 	}
 	out := make(chan *message.Message)
-	c := &memConsumer{handoff: make(chan *message.Message, 1)}
+	c := &memConsumer{ctx: ctx, out: out, handoff: make(chan memDelivery, 1)}
 	go b.consume(ctx, q, c, out)
 	return out, nil
 }
@@ -166,13 +178,20 @@ func (b *memBroker) consume(ctx context.Context, q *memQueue, c *memConsumer, ou
 	defer close(out)
 	defer b.release(q)
 	for {
-		m := q.next(ctx, c, b.closing)
-		if m == nil {
+		d, ok := q.next(ctx, c, b.closing)
+		if !ok {
 			return
 		}
-		// Watermill's contract: the message context ends with Ack/Nack.
-		mctx, cancel := context.WithCancel(ctx)
-		m.SetContext(mctx)
+		m, cancel := d.m, d.cancel
+		if d.sent {
+			goto delivered
+		}
+		if cancel == nil {
+			// Watermill's contract: the message context ends with Ack/Nack.
+			var mctx context.Context
+			mctx, cancel = context.WithCancel(ctx)
+			m.SetContext(mctx)
+		}
 		select {
 		case out <- m: // fast path: the reader is waiting
 			goto delivered
@@ -271,7 +290,15 @@ func (q *memQueue) put(m *message.Message, front bool) {
 		copy(q.waiting, q.waiting[1:])
 		q.waiting[len(q.waiting)-1] = nil
 		q.waiting = q.waiting[:len(q.waiting)-1]
-		c.handoff <- m // capacity 1 and c was idle: never blocks
+		mctx, cancel := context.WithCancel(c.ctx)
+		m.SetContext(mctx)
+		d := memDelivery{m: m, cancel: cancel}
+		select {
+		case c.out <- m: // c is idle, so it cannot have closed out
+			d.sent = true
+		default:
+		}
+		c.handoff <- d // capacity 1 and c was idle: never blocks
 		return
 	}
 	if front {
@@ -291,9 +318,9 @@ func (q *memQueue) put(m *message.Message, front bool) {
 	q.pending = append(q.pending, m)
 }
 
-// next returns the next message for c, waiting for one; nil when ctx is done
-// or closing is closed.
-func (q *memQueue) next(ctx context.Context, c *memConsumer, closing <-chan struct{}) *message.Message {
+// next returns the next delivery for c, waiting for one; false when ctx is
+// done or closing is closed and nothing was handed over.
+func (q *memQueue) next(ctx context.Context, c *memConsumer, closing <-chan struct{}) (memDelivery, bool) {
 	q.mu.Lock()
 	if q.head < len(q.pending) {
 		m := q.pending[q.head]
@@ -303,7 +330,7 @@ func (q *memQueue) next(ctx context.Context, c *memConsumer, closing <-chan stru
 			q.pending, q.head = q.pending[:0], 0
 		}
 		q.mu.Unlock()
-		return m
+		return memDelivery{m: m}, true
 	}
 	q.waiting = append(q.waiting, c)
 	if q.holders > 0 && q.idle != nil {
@@ -312,8 +339,8 @@ func (q *memQueue) next(ctx context.Context, c *memConsumer, closing <-chan stru
 	}
 	q.mu.Unlock()
 	select {
-	case m := <-c.handoff:
-		return m
+	case d := <-c.handoff:
+		return d, true
 	case <-ctx.Done():
 	case <-closing:
 	}
@@ -326,11 +353,11 @@ func (q *memQueue) next(ctx context.Context, c *memConsumer, closing <-chan stru
 	}
 	q.mu.Unlock()
 	select {
-	case m := <-c.handoff: // handed over before we left the waiting list
-		q.put(m, true)
+	case d := <-c.handoff: // handed over before we left the waiting list
+		return d, true
 	default:
 	}
-	return nil
+	return memDelivery{}, false
 }
 
 // Close implements message.Publisher and message.Subscriber: it closes every

@@ -92,9 +92,11 @@ func (c ServerConfig) Validate() error {
 // the topic), on "<topic>.<server>" when ServerConfig.Server is set, and on
 // its own queue bound to the topic's fanout exchange.
 //
-// Under the hood each queue is a handler of a Watermill message.Router with
-// a concurrency-limiting middleware, Watermill's Timeout middleware (when
-// HandlerTimeout is set) and its Recoverer around every handler, so a
+// Under the hood each queue is a handler of a Watermill message.Router. A
+// router middleware hands every message to one of MaxConcurrency
+// long-lived worker goroutines (bounding concurrency across all the
+// server's queues); Watermill's Timeout middleware bounds handlers when
+// HandlerTimeout is set, and its Recoverer wraps every handler, so a
 // panicking handler answers [ErrRemotePanic] and the process goes on.
 //
 // Register handlers, then Start; Stop drains. Methods are safe for
@@ -109,7 +111,8 @@ type Server struct {
 	hmu      sync.RWMutex
 	handlers map[string]HandlerFunc
 
-	sem chan struct{}
+	jobs    chan *serverJob // to the worker goroutines, unbuffered
+	workers sync.WaitGroup
 
 	mu       sync.Mutex
 	started  bool
@@ -144,7 +147,7 @@ func (t *Transport) NewServer(cfg ServerConfig) (*Server, error) {
 		logger:   logger.With("topic", cfg.Topic, "server", cfg.Server),
 		id:       newID(),
 		handlers: make(map[string]HandlerFunc),
-		sem:      make(chan struct{}, cfg.MaxConcurrency),
+		jobs:     make(chan *serverJob),
 		stopping: make(chan struct{}),
 		base:     base,
 		abort:    abort,
@@ -200,6 +203,10 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = true
 	s.mu.Unlock()
 
+	for range s.cfg.MaxConcurrency {
+		s.workers.Add(1)
+		go s.worker()
+	}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Second}, s.t.wlogger)
 	if err != nil {
 		return fmt.Errorf("queue: start server %s: %w", s.cfg.Topic, err)
@@ -240,10 +247,12 @@ func (s *Server) Start(ctx context.Context) error {
 	case <-router.Running():
 	case err := <-runErr:
 		cancel()
+		s.abort()
 		return fmt.Errorf("queue: start server %s: %w", s.cfg.Topic, err)
 	case <-ctx.Done():
 		cancel()
 		<-runDone
+		s.abort()
 		return fmt.Errorf("queue: start server %s: %w", s.cfg.Topic, ctx.Err())
 	}
 	s.mu.Lock()
@@ -295,35 +304,74 @@ func (s *Server) Stop(ctx context.Context) error {
 		cancel()
 	}
 	s.abort()
+	if err == nil {
+		s.workers.Wait()
+	}
 	return err
 }
 
 var errStopping = errors.New("queue: server stopping")
 
-// admit is the router middleware that bounds concurrency, tracks handlers
-// in flight for Stop, and gives the message the server's context (so a
-// graceful stop does not cancel handlers).
+// serverJob is one message handed from a router goroutine to a worker.
+type serverJob struct {
+	h    message.HandlerFunc
+	m    *message.Message
+	err  error
+	done chan struct{}
+}
+
+var jobPool = sync.Pool{New: func() any { return &serverJob{done: make(chan struct{}, 1)} }}
+
+// worker runs handlers. MaxConcurrency long-lived workers bound the
+// handlers running at once, and since their stacks are already grown, a
+// message does not pay for growing the stack of the goroutine Watermill's
+// router starts for it (decoding and handlers run deep).
+func (s *Server) worker() {
+	defer s.workers.Done()
+	for {
+		select {
+		case j := <-s.jobs:
+			_, j.err = j.h(j.m)
+			s.inflight.Done()
+			j.done <- struct{}{}
+		case <-s.base.Done():
+			return
+		}
+	}
+}
+
+// admit is the router middleware that hands each message to a worker
+// (bounding concurrency), tracks handlers in flight for Stop, and gives the
+// message the server's context (so a graceful stop does not cancel
+// handlers). A message that finds the server stopping is nacked, back to
+// its queue.
 func (s *Server) admit(h message.HandlerFunc) message.HandlerFunc {
 	return func(m *message.Message) ([]*message.Message, error) {
-		select {
-		case s.sem <- struct{}{}:
-		case <-s.stopping:
-			return nil, errStopping // nacked: back to the queue
-		}
-		s.mu.Lock()
-		if s.stopped {
-			s.mu.Unlock()
-			<-s.sem
-			return nil, errStopping
-		}
-		s.inflight.Add(1)
-		s.mu.Unlock()
-		defer func() {
-			<-s.sem
-			s.inflight.Done()
-		}()
+		j := jobPool.Get().(*serverJob)
+		j.h, j.m, j.err = h, m, nil
 		m.SetContext(s.base)
-		return h(m)
+		for {
+			s.mu.Lock()
+			stopped := s.stopped
+			if !stopped {
+				s.inflight.Add(1)
+			}
+			s.mu.Unlock()
+			if stopped {
+				jobPool.Put(j)
+				return nil, errStopping
+			}
+			select {
+			case s.jobs <- j:
+				<-j.done
+				err := j.err
+				j.h, j.m = nil, nil
+				jobPool.Put(j)
+				return nil, err
+			case <-s.stopping:
+				s.inflight.Done()
+			}
+		}
 	}
 }
 
