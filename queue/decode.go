@@ -447,6 +447,14 @@ func decodeEnvelope(data []byte, e *Envelope) error {
 			e.Format = int(n)
 		case "kind":
 			e.Kind, err = d.str()
+			switch e.Kind { // share the constants' storage
+			case KindCall:
+				e.Kind = KindCall
+			case KindCast:
+				e.Kind = KindCast
+			case KindReply:
+				e.Kind = KindReply
+			}
 		case "id":
 			e.ID, err = d.str()
 		case "method":

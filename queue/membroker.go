@@ -84,6 +84,16 @@ type memDelivery struct {
 // Publish implements message.Publisher. It copies each message (so the
 // caller may keep its own), never blocks, and returns ErrClosed after Close.
 func (b *memBroker) Publish(topic string, msgs ...*message.Message) error {
+	return b.publish(topic, msgs, true)
+}
+
+// publishOwned is Publish for messages the caller gives up (the Transport's
+// own): the single-queue case delivers them without a copy.
+func (b *memBroker) publishOwned(topic string, m *message.Message) error {
+	return b.publish(topic, []*message.Message{m}, false)
+}
+
+func (b *memBroker) publish(topic string, msgs []*message.Message, copyMsgs bool) error {
 	exchange, queue, _ := topicKind(topic)
 	b.mu.Lock()
 	if b.closed {
@@ -109,7 +119,10 @@ func (b *memBroker) Publish(topic string, msgs ...*message.Message) error {
 		return nil // no such queue: dropped, as on AMQP's default exchange
 	}
 	for _, m := range msgs {
-		q.put(copyMessage(m), false)
+		if copyMsgs {
+			m = copyMessage(m)
+		}
+		q.put(m, false)
 	}
 	return nil
 }

@@ -459,15 +459,10 @@ func (s *Server) reply(ctx context.Context, req *Envelope, result any, herr erro
 	if herr != nil {
 		r.Error = &WireError{Code: s.errs.Code(herr), Message: herr.Error()}
 	}
+	// ctx carries the caller's deadline: past it nobody waits for the reply.
 	dl, _ := req.DeadlineTime()
-	pctx := context.WithoutCancel(ctx)
-	if !dl.IsZero() {
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithDeadline(pctx, dl)
-		defer cancel()
-	}
 	m := newMessage(r.ID, r.appendJSON(make([]byte, 0, r.sizeHint())), true, dl)
-	if err := s.t.publish(pctx, req.ReplyTo, m); err != nil {
+	if err := s.t.publish(ctx, req.ReplyTo, m); err != nil {
 		s.logger.Warn("queue: could not send reply", "method", req.Method, "id", req.ID, "err", err)
 	}
 }

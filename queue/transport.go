@@ -194,6 +194,9 @@ func (t *Transport) publishOnce(topic string, m *message.Message) error {
 	if err := t.declare(topic); err != nil {
 		return err
 	}
+	if b, ok := t.pub.(*memBroker); ok {
+		return b.publishOwned(topic, m)
+	}
 	return t.pub.Publish(topic, m)
 }
 

@@ -23,14 +23,7 @@ func TestAMQPConformance(t *testing.T) {
 		t.Skip("starts RabbitMQ")
 	}
 	srv := testsvc.RabbitMQ(t)
-	queuetest.Run(t, queuetest.Harness{
-		Open: func(t *testing.T) *queue.Transport {
-			tr, err := queue.Open(t.Context(), srv.URL())
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = tr.Close() })
-			return tr
-		},
-	}, queuetest.Features{
+	f := queuetest.Features{
 		Durable: true,
 		Restart: srv.Restart,
 		Kill: func(ctx context.Context) error {
@@ -39,7 +32,25 @@ func TestAMQPConformance(t *testing.T) {
 			}
 			return srv.Start(ctx)
 		},
-	})
+	}
+	if raceEnabled {
+		// watermill-amqp's ConnectionWrapper replaces its "connected"
+		// channel without synchronisation when the connection drops
+		// (connection.go:136/139 against IsConnected at :114; upstream
+		// ThreeDotsLabs/watermill#693), so any reconnect trips the race
+		// detector inside watermill-amqp. The outage tests run without
+		// -race.
+		t.Log("race detector on: skipping the broker restart and kill tests (watermill#693)")
+		f.Restart, f.Kill = nil, nil
+	}
+	queuetest.Run(t, queuetest.Harness{
+		Open: func(t *testing.T) *queue.Transport {
+			tr, err := queue.Open(t.Context(), srv.URL())
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = tr.Close() })
+			return tr
+		},
+	}, f)
 }
 
 func TestAMQPOpenFailsFastWithoutPassword(t *testing.T) {

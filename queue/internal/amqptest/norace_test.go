@@ -1,0 +1,5 @@
+//go:build !race
+
+package amqptest_test
+
+const raceEnabled = false
