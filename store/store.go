@@ -194,7 +194,7 @@ func openSQLite(rawURL string, o Options) (*Store, error) {
 		db.SetMaxOpenConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetMaxIdleConns(1)
-		c := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, db)))
+		c := ent.NewClient(ent.Driver(newStmtDriver(dialect.SQLite, db)))
 		s.w, s.r, s.dbs = c, c, []*sql.DB{db}
 		return s, nil
 	}
@@ -224,8 +224,8 @@ func openSQLite(rawURL string, o Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(o.MaxOpenConns)
 	rdb.SetMaxIdleConns(o.MaxOpenConns)
-	s.w = ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, wdb)))
-	s.r = ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, rdb)))
+	s.w = ent.NewClient(ent.Driver(newStmtDriver(dialect.SQLite, wdb)))
+	s.r = ent.NewClient(ent.Driver(newStmtDriver(dialect.SQLite, rdb)))
 	s.dbs = []*sql.DB{wdb, rdb}
 	return s, nil
 }
@@ -280,7 +280,11 @@ func openServer(ctx context.Context, d Dialect, rawURL string, o Options) (*Stor
 		db.Close()
 		return nil, fmt.Errorf("store: cannot reach %s: %w: %w", red, compute.ErrUnavailable, err)
 	}
-	c := ent.NewClient(ent.Driver(entsql.OpenDB(edl, db)))
+	var drv dialect.Driver = entsql.OpenDB(edl, db)
+	if d == MySQL {
+		drv = newStmtDriver(edl, db)
+	}
+	c := ent.NewClient(ent.Driver(drv))
 	return &Store{dialect: d, w: c, r: c, dbs: []*sql.DB{db}, redacted: red}, nil
 }
 
