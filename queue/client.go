@@ -109,7 +109,7 @@ func (c *Client) Cast(ctx context.Context, target Target, method string, args an
 	}
 	env.Args = raw
 	m := newMessage(env.ID, env.appendJSON(make([]byte, 0, env.sizeHint())), false, time.Time{})
-	if err := c.t.publish(ctx, target.queueName(), m); err != nil {
+	if err := c.t.publish(ctx, target.queueName(), m, true); err != nil {
 		return fmt.Errorf("queue: cast %s to %s: %w", method, target, err)
 	}
 	return nil
@@ -129,9 +129,11 @@ func (c *Client) Cast(ctx context.Context, target Target, method string, args an
 // so errors.Is works across the wire. Fanout targets are refused with
 // [ErrInvalidTarget].
 //
-// A Call can run more than once on the server if a server dies while
-// handling it (at-least-once); calls that change state should be idempotent
-// or deduplicate on the message id.
+// A Call to a server (or topic) with no queue yet, because no server of it
+// ever started, is dropped and times out, as with oslo.messaging; unlike a
+// Cast it does not create a durable queue. A Call can run more than once
+// on the server if a server dies while handling it (at-least-once); calls
+// that change state should be idempotent or deduplicate on the message id.
 func (c *Client) Call(ctx context.Context, target Target, method string, args, reply any) error {
 	if err := target.Validate(); err != nil {
 		return err
@@ -175,7 +177,7 @@ func (c *Client) Call(ctx context.Context, target Target, method string, args, r
 	}()
 
 	m := newMessage(env.ID, env.appendJSON(make([]byte, 0, env.sizeHint())), true, deadline)
-	if err := c.t.publish(ctx, target.queueName(), m); err != nil {
+	if err := c.t.publish(ctx, target.queueName(), m, false); err != nil {
 		return c.callError(ctx, method, target, err)
 	}
 	select {

@@ -178,7 +178,7 @@ func (n *Notifier) Notify(ctx context.Context, priority Priority, eventType stri
 		return fmt.Errorf("queue: notify %s: encode: %w", eventType, err)
 	}
 	topic := notificationQueue(n.cfg.Topic, priority)
-	if err := n.t.publish(ctx, topic, newMessage(no.MessageID, body, false, time.Time{})); err != nil {
+	if err := n.t.publish(ctx, topic, newMessage(no.MessageID, body, false, time.Time{}), true); err != nil {
 		return fmt.Errorf("queue: notify %s: %w", eventType, err)
 	}
 	return nil

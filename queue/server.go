@@ -462,7 +462,7 @@ func (s *Server) reply(ctx context.Context, req *Envelope, result any, herr erro
 	// ctx carries the caller's deadline: past it nobody waits for the reply.
 	dl, _ := req.DeadlineTime()
 	m := newMessage(r.ID, r.appendJSON(make([]byte, 0, r.sizeHint())), true, dl)
-	if err := s.t.publish(ctx, req.ReplyTo, m); err != nil {
+	if err := s.t.publish(ctx, req.ReplyTo, m, false); err != nil {
 		s.logger.Warn("queue: could not send reply", "method", req.Method, "id", req.ID, "err", err)
 	}
 }

@@ -151,16 +151,21 @@ func newMessage(id string, payload []byte, transient bool, deadline time.Time) *
 	return m
 }
 
-// publish sends m to topic, declaring a durable queue first when it is one,
-// and retries while the broker is unreachable until ctx is done. It returns
-// nil once the backend has the message (for AMQP with confirms: once the
-// broker confirmed it).
-func (t *Transport) publish(ctx context.Context, topic string, m *message.Message) error {
+// publish sends m to topic, declaring a durable queue first when it is one
+// and declare is set, and retries while the broker is unreachable until ctx
+// is done. It returns nil once the backend has the message (for AMQP with
+// confirms: once the broker confirmed it).
+//
+// Casts and notifications declare their queue, so that they are kept until
+// a consumer comes. Calls do not: a call to a server that never started is
+// dropped and times out (as with oslo.messaging), instead of leaving a
+// durable queue behind for a host that may not exist.
+func (t *Transport) publish(ctx context.Context, topic string, m *message.Message, declare bool) error {
 	m.SetContext(ctx) // bounds the wait for a publisher confirm
 	var last error
 	delay := t.publishRetry
 	for {
-		err := t.publishOnce(topic, m)
+		err := t.publishOnce(topic, m, declare)
 		if err == nil {
 			return nil
 		}
@@ -187,12 +192,14 @@ func (t *Transport) publish(ctx context.Context, topic string, m *message.Messag
 	}
 }
 
-func (t *Transport) publishOnce(topic string, m *message.Message) error {
+func (t *Transport) publishOnce(topic string, m *message.Message, declare bool) error {
 	if t.isClosed() {
 		return ErrClosed
 	}
-	if err := t.declare(topic); err != nil {
-		return err
+	if declare {
+		if err := t.declare(topic); err != nil {
+			return err
+		}
 	}
 	if b, ok := t.pub.(*memBroker); ok {
 		return b.publishOwned(topic, m)
