@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/go-sql-driver/mysql"
@@ -27,6 +28,15 @@ var ErrSchemaTooNew = errors.New("store: database schema is newer than this bina
 func (s *Store) classify(err error, kind, key string) error {
 	if err == nil {
 		return nil
+	}
+	var ve *ent.ValidationError
+	if errors.As(err, &ve) {
+		// ent's field validators (lengths): name the field, drop ent's prose.
+		reason := ve.Error()
+		if i := strings.LastIndex(reason, ": "); i >= 0 {
+			reason = reason[i+2:]
+		}
+		return compute.InvalidInput(ve.Name, "%s", reason)
 	}
 	switch {
 	case ent.IsNotFound(err):

@@ -1,15 +1,12 @@
 package store
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"github.com/novakit/novakit/compute"
-	"github.com/novakit/novakit/store/internal/ent"
 )
 
 // This file holds what the record repositories (flavors, key pairs,
@@ -42,20 +39,7 @@ func conflict(kind, key, format string, args ...any) error {
 // fail is classify for the record repositories, which also turns ent's
 // field validators (maximum lengths) into a *compute.InvalidInputError
 // naming the field.
-func (s *Store) fail(err error, kind, key string) error {
-	if err == nil {
-		return nil
-	}
-	var ve *ent.ValidationError
-	if errors.As(err, &ve) {
-		reason := ve.Error()
-		if i := strings.LastIndex(reason, ": "); i >= 0 {
-			reason = reason[i+2:]
-		}
-		return compute.InvalidInput(ve.Name, "%s", reason)
-	}
-	return s.classify(err, kind, key)
-}
+func (s *Store) fail(err error, kind, key string) error { return s.classify(err, kind, key) }
 
 // maxName is the length of the string columns (varchar(255)).
 const maxName = 255

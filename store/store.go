@@ -302,6 +302,9 @@ func mysqlConfig(u *url.URL, o Options) (*mysql.Config, error) {
 	cfg.Loc = time.UTC
 	cfg.Timeout = o.ConnectTimeout
 	cfg.MultiStatements = true
+	// Report rows matched, not rows changed, so that an UPDATE whose
+	// values equal the stored ones still counts as applied.
+	cfg.ClientFoundRows = true
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	cfg.Collation = "utf8mb4_bin"
 	for k, vs := range u.Query() {

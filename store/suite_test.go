@@ -53,7 +53,7 @@ func TestStoreSuite(t *testing.T) {
 				require.NotNil(st, shared, "opening the %s store failed", d.name)
 				return shared
 			}
-			for _, suite := range storeSuites {
+			for _, suite := range append(storeSuites, recordSuites...) {
 				t.Run(suite.name, func(t *testing.T) { suite.run(t, newStore) })
 			}
 		})

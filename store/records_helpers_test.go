@@ -1,9 +1,7 @@
 package store_test
 
 import (
-	"context"
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -33,28 +31,6 @@ var recordSuites = []struct {
 	{"RequestSpecs", testRequestSpecs},
 	{"BlockDevices", testBlockDevices},
 	{"Quotas", testQuotas},
-}
-
-// TestRecordsSQLite runs the record repositories' tests on one in-memory
-// SQLite store.
-func TestRecordsSQLite(t *testing.T) {
-	var (
-		once   sync.Once
-		shared *store.Store
-	)
-	newStore := func(st *testing.T) *store.Store {
-		once.Do(func() {
-			s, err := store.Open(context.Background(), "sqlite://:memory:", nil)
-			require.NoError(t, err)
-			t.Cleanup(func() { s.Close() })
-			shared = s
-		})
-		require.NotNil(st, shared, "opening the store failed")
-		return shared
-	}
-	for _, suite := range recordSuites {
-		t.Run(suite.name, func(t *testing.T) { suite.run(t, newStore) })
-	}
 }
 
 // requireInvalid asserts that err is a *compute.InvalidInputError naming
