@@ -24,8 +24,8 @@ var migrationsFS embed.FS
 // revisionTable records the migrations applied to a database.
 const revisionTable = "novakit_schema_revisions"
 
-// Migration is one versioned schema change.
-type Migration struct {
+// SchemaMigration is one versioned schema change.
+type SchemaMigration struct {
 	Version     string
 	Description string
 	AppliedAt   time.Time // zero when pending
@@ -53,9 +53,9 @@ func migrationDir(d Dialect) (*migrate.MemDir, error) {
 	return dir, nil
 }
 
-// Migrations lists the migrations this binary knows for the store's
+// SchemaMigrations lists the schema migrations this binary knows for the store's
 // dialect and when each was applied to the database (zero when pending).
-func (s *Store) Migrations(ctx context.Context) ([]Migration, error) {
+func (s *Store) SchemaMigrations(ctx context.Context) ([]SchemaMigration, error) {
 	dir, err := migrationDir(s.dialect)
 	if err != nil {
 		return nil, err
@@ -68,9 +68,9 @@ func (s *Store) Migrations(ctx context.Context) ([]Migration, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Migration, 0, len(files))
+	out := make([]SchemaMigration, 0, len(files))
 	for _, f := range files {
-		m := Migration{Version: f.Version(), Description: f.Desc()}
+		m := SchemaMigration{Version: f.Version(), Description: f.Desc()}
 		if at, ok := applied[f.Version()]; ok {
 			m.AppliedAt = at
 		}

@@ -12,17 +12,17 @@ import (
 	"github.com/novakit/novakit/store/internal/ent/predicate"
 )
 
-// MigrationRecords is the store's view of migration records: resizes,
+// Migrations is the store's view of migration records: resizes,
 // cold and live migrations and evacuations of instances (Nova's
-// migrations table; not to be confused with [Store.Migrations], the
-// schema's). Get one with [Store.MigrationRecords]; it is a small value,
+// migrations table; not to be confused with [Store.SchemaMigrations]).
+// Get one with [Store.Migrations]; it is a small value,
 // safe for concurrent use by many goroutines and processes.
-type MigrationRecords struct{ s *Store }
+type Migrations struct{ s *Store }
 
-// MigrationRecords returns the migration record repository.
-func (s *Store) MigrationRecords() MigrationRecords { return MigrationRecords{s} }
+// Migrations returns the migration record repository.
+func (s *Store) Migrations() Migrations { return Migrations{s} }
 
-// MigrationFilter selects migrations for [MigrationRecords.List]. Zero
+// MigrationFilter selects migrations for [Migrations.List]. Zero
 // fields do not filter; all given fields must match. It follows the
 // filters of GET /os-migrations.
 type MigrationFilter struct {
@@ -85,7 +85,7 @@ var migrationTypes = []string{
 // must be UUIDs, MigrationType one of the compute.MigrationType*
 // constants and Status non-empty, else a *compute.InvalidInputError
 // names the field. A UUID that exists gives a *compute.DuplicateError.
-func (r MigrationRecords) Create(ctx context.Context, m *compute.Migration) (*compute.Migration, error) {
+func (r Migrations) Create(ctx context.Context, m *compute.Migration) (*compute.Migration, error) {
 	if m == nil {
 		return nil, compute.InvalidInput("migration", "is required")
 	}
@@ -120,7 +120,7 @@ func (r MigrationRecords) Create(ctx context.Context, m *compute.Migration) (*co
 
 // Get returns the migration with the UUID, or an error satisfying
 // errors.Is(err, compute.ErrNotFound).
-func (r MigrationRecords) Get(ctx context.Context, uuid string) (*compute.Migration, error) {
+func (r Migrations) Get(ctx context.Context, uuid string) (*compute.Migration, error) {
 	row, err := r.s.r.Migration.Query().Where(migration.UUID(uuid)).Only(ctx)
 	if err != nil {
 		return nil, r.s.fail(err, "migration", uuid)
@@ -130,7 +130,7 @@ func (r MigrationRecords) Get(ctx context.Context, uuid string) (*compute.Migrat
 
 // GetByID returns the migration with the row id (the API's integer
 // migration id), or ErrNotFound.
-func (r MigrationRecords) GetByID(ctx context.Context, id int64) (*compute.Migration, error) {
+func (r Migrations) GetByID(ctx context.Context, id int64) (*compute.Migration, error) {
 	row, err := r.s.r.Migration.Get(ctx, int(id))
 	if err != nil {
 		return nil, r.s.fail(err, "migration", strconv.FormatInt(id, 10))
@@ -146,7 +146,7 @@ func (r MigrationRecords) GetByID(ctx context.Context, id int64) (*compute.Migra
 // wins, in any number of processes. A missing migration gives
 // ErrNotFound; an empty Status or a negative progress count a
 // *compute.InvalidInputError.
-func (r MigrationRecords) Update(ctx context.Context, uuid string, u MigrationUpdate) (*compute.Migration, error) {
+func (r Migrations) Update(ctx context.Context, uuid string, u MigrationUpdate) (*compute.Migration, error) {
 	if u.Status != nil {
 		if err := required("status", *u.Status); err != nil {
 			return nil, err
@@ -218,7 +218,7 @@ func (r MigrationRecords) Update(ctx context.Context, uuid string, u MigrationUp
 // opts.Limit and opts.Marker (a migration UUID; an unknown one gives a
 // *compute.MarkerNotFoundError). opts.Sort is refused with a
 // *compute.InvalidInputError.
-func (r MigrationRecords) List(ctx context.Context, f MigrationFilter, opts compute.ListOptions) ([]*compute.Migration, error) {
+func (r Migrations) List(ctx context.Context, f MigrationFilter, opts compute.ListOptions) ([]*compute.Migration, error) {
 	if err := checkPage(opts, "migrations"); err != nil {
 		return nil, err
 	}
@@ -273,7 +273,7 @@ func (r MigrationRecords) List(ctx context.Context, f MigrationFilter, opts comp
 // the resource tracker counts besides the instances on the host. A
 // non-empty node narrows it to migrations from or to that node of the
 // host.
-func (r MigrationRecords) InProgressForHost(ctx context.Context, host, node string) ([]*compute.Migration, error) {
+func (r Migrations) InProgressForHost(ctx context.Context, host, node string) ([]*compute.Migration, error) {
 	src := []predicate.Migration{migration.SourceCompute(host)}
 	dst := []predicate.Migration{migration.DestCompute(host)}
 	if node != "" {
@@ -287,7 +287,7 @@ func (r MigrationRecords) InProgressForHost(ctx context.Context, host, node stri
 	return r.all(ctx, q)
 }
 
-func (r MigrationRecords) all(ctx context.Context, q *ent.MigrationQuery) ([]*compute.Migration, error) {
+func (r Migrations) all(ctx context.Context, q *ent.MigrationQuery) ([]*compute.Migration, error) {
 	rows, err := q.All(ctx)
 	if err != nil {
 		return nil, r.s.fail(err, "migrations", "list")

@@ -34,7 +34,7 @@ func testMigrationRecords(t *testing.T, newStore func(t *testing.T) *store.Store
 	ctx := context.Background()
 
 	t.Run("CreateGetAndBadInput", func(t *testing.T) {
-		mr := newStore(t).MigrationRecords()
+		mr := newStore(t).Migrations()
 		m, err := mr.Create(ctx, recMigration(uuid.NewString(), "a", "b", compute.MigrationPreMigrating))
 		require.NoError(t, err)
 		assert.NotEmpty(t, m.UUID)
@@ -72,7 +72,7 @@ func testMigrationRecords(t *testing.T, newStore func(t *testing.T) *store.Store
 	})
 
 	t.Run("UpdateIsACompareAndSwapOnStatus", func(t *testing.T) {
-		mr := newStore(t).MigrationRecords()
+		mr := newStore(t).Migrations()
 		m, err := mr.Create(ctx, recMigration(uuid.NewString(), "a", "b", compute.MigrationPreMigrating))
 		require.NoError(t, err)
 		up, err := mr.Update(ctx, m.UUID, store.MigrationUpdate{
@@ -111,7 +111,7 @@ func testMigrationRecords(t *testing.T, newStore func(t *testing.T) *store.Store
 	})
 
 	t.Run("RacingSwapsHaveOneWinner", func(t *testing.T) {
-		mr := newStore(t).MigrationRecords()
+		mr := newStore(t).Migrations()
 		m, err := mr.Create(ctx, recMigration(uuid.NewString(), "a", "b", compute.MigrationPreMigrating))
 		require.NoError(t, err)
 		const n = 10
@@ -140,7 +140,7 @@ func testMigrationRecords(t *testing.T, newStore func(t *testing.T) *store.Store
 	})
 
 	t.Run("ListFiltersNewestFirstAndPages", func(t *testing.T) {
-		mr := newStore(t).MigrationRecords()
+		mr := newStore(t).Migrations()
 		inst := uuid.NewString()
 		src, dst := "src-"+uuid.NewString(), "dst-"+uuid.NewString()
 		var want []string
@@ -193,7 +193,7 @@ func testMigrationRecords(t *testing.T, newStore func(t *testing.T) *store.Store
 	})
 
 	t.Run("InProgressForHost", func(t *testing.T) {
-		mr := newStore(t).MigrationRecords()
+		mr := newStore(t).Migrations()
 		src, dst := "src-"+uuid.NewString(), "dst-"+uuid.NewString()
 		var live []string
 		for _, st := range []string{compute.MigrationMigrating, compute.MigrationFinished, compute.MigrationConfirmed,

@@ -25,7 +25,7 @@ var recordSuites = []struct {
 	{"Faults", testFaults},
 	{"Services", testServices},
 	{"ComputeNodes", testComputeNodes},
-	{"MigrationRecords", testMigrationRecords},
+	{"Migrations", testMigrationRecords},
 	{"ServerGroups", testServerGroups},
 	{"Aggregates", testAggregates},
 	{"RequestSpecs", testRequestSpecs},

@@ -66,13 +66,13 @@ var storeSuites = []struct {
 	run  func(t *testing.T, newStore func(t *testing.T) *store.Store)
 }{
 	{"Instances", testInstances},
-	{"Migrations", testMigrations},
+	{"SchemaMigrations", testSchemaMigrations},
 }
 
-func testMigrations(t *testing.T, newStore func(t *testing.T) *store.Store) {
+func testSchemaMigrations(t *testing.T, newStore func(t *testing.T) *store.Store) {
 	s := newStore(t)
 	ctx := context.Background()
-	ms, err := s.Migrations(ctx)
+	ms, err := s.SchemaMigrations(ctx)
 	require.NoError(t, err)
 	require.NotEmpty(t, ms)
 	for _, m := range ms {
@@ -94,7 +94,7 @@ func TestOpenUpgradesAnExistingDatabase(t *testing.T) {
 			u := d.url(t)
 			old, err := store.Open(ctx, u, &store.Options{SkipMigrate: true})
 			require.NoError(t, err)
-			ms, err := old.Migrations(ctx)
+			ms, err := old.SchemaMigrations(ctx)
 			require.NoError(t, err)
 			for _, m := range ms {
 				assert.True(t, m.AppliedAt.IsZero(), "nothing applied yet")
@@ -124,7 +124,7 @@ func TestOpenUpgradesAnExistingDatabase(t *testing.T) {
 			s, err := store.Open(ctx, u, nil)
 			require.NoError(t, err)
 			defer s.Close()
-			ms, err = s.Migrations(ctx)
+			ms, err = s.SchemaMigrations(ctx)
 			require.NoError(t, err)
 			for _, m := range ms {
 				assert.False(t, m.AppliedAt.IsZero())
