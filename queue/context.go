@@ -40,13 +40,25 @@ func WithRequestContext(ctx context.Context, rc RequestContext) context.Context 
 }
 
 // RequestContextFrom returns the RequestContext in ctx. On the server side it
-// is the caller's; ok is false when ctx carries none.
+// is the caller's (unless the handler set another with WithRequestContext);
+// ok is false when ctx carries none.
 func RequestContextFrom(ctx context.Context) (rc RequestContext, ok bool) {
-	p, ok := ctx.Value(rcKey).(*RequestContext)
-	if !ok {
-		return RequestContext{}, false
+	if p, ok := ctx.Value(rcKey).(*RequestContext); ok {
+		return *p, true
 	}
-	return *p, true
+	if ci, ok := ctx.Value(deliveryKey).(*callInfo); ok && ci.rc != nil {
+		return *ci.rc, true
+	}
+	return RequestContext{}, false
+}
+
+// callInfo is what a server handler's context carries about its message,
+// as one context value.
+type callInfo struct {
+	rc       *RequestContext
+	tc       TraceContext
+	hasTrace bool
+	delivery Delivery
 }
 
 // WithTraceContext returns a copy of ctx carrying tc, sent with every message
@@ -57,8 +69,13 @@ func WithTraceContext(ctx context.Context, tc TraceContext) context.Context {
 
 // TraceContextFrom returns the TraceContext in ctx.
 func TraceContextFrom(ctx context.Context) (tc TraceContext, ok bool) {
-	tc, ok = ctx.Value(traceKey).(TraceContext)
-	return tc, ok
+	if tc, ok = ctx.Value(traceKey).(TraceContext); ok {
+		return tc, true
+	}
+	if ci, ok := ctx.Value(deliveryKey).(*callInfo); ok && ci.hasTrace {
+		return ci.tc, true
+	}
+	return TraceContext{}, false
 }
 
 // Delivery describes the message a handler is working on. Handlers of casts
@@ -76,9 +93,9 @@ type Delivery struct {
 // DeliveryFrom returns the Delivery of the message a handler's ctx belongs
 // to.
 func DeliveryFrom(ctx context.Context) (d Delivery, ok bool) {
-	p, ok := ctx.Value(deliveryKey).(*Delivery)
+	ci, ok := ctx.Value(deliveryKey).(*callInfo)
 	if !ok {
 		return Delivery{}, false
 	}
-	return *p, true
+	return ci.delivery, true
 }

@@ -246,7 +246,10 @@ func (t *Transport) ListenNotifications(ctx context.Context, cfg ListenerConfig,
 	if err != nil {
 		return nil, err
 	}
-	sub := retryingSubscriber{t: t, sub: t.sub}
+	var sub message.Subscriber = retryingSubscriber{t: t, sub: t.sub}
+	if t.connected != nil {
+		sub = relaySubscriber{t: t, sub: t.sub}
+	}
 	handle := func(m *message.Message) error {
 		var n Notification
 		if err := json.Unmarshal(m.Payload, &n); err != nil {

@@ -191,8 +191,9 @@ func Handle[Args, Reply any](s *Server, method string, fn func(ctx context.Conte
 func (s *Server) Topic() string { return s.cfg.Topic }
 
 // Start subscribes to the server's queues and returns once it is consuming
-// them (on AMQP, once the queues are declared and bound): a Cast sent after
-// Start returns reaches it. While the broker is unreachable Start keeps
+// them (on AMQP, once the queues are declared and bound and one consumer per
+// queue is attached; the other MaxConcurrency-1 consumers per queue attach
+// in the background): a Cast sent after Start returns reaches it. While the broker is unreachable Start keeps
 // trying until ctx is done. Start may be called once.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
@@ -229,10 +230,19 @@ func (s *Server) Start(ctx context.Context) error {
 			consumers int
 		}{s.cfg.Topic + "." + s.cfg.Server, s.cfg.MaxConcurrency})
 	}
+	var first, more message.Subscriber = sub, sub
+	if s.t.connected != nil { // a network broker: see relaySubscriber
+		first = relaySubscriber{t: s.t, sub: s.t.sub}
+		more = relaySubscriber{t: s.t, sub: s.t.sub, async: true}
+	}
 	for _, q := range queues {
 		for i := range q.consumers {
 			name := q.topic + "#" + strconv.Itoa(i)
-			router.AddConsumerHandler(name, q.topic, sub, s.handle)
+			if i == 0 {
+				router.AddConsumerHandler(name, q.topic, first, s.handle)
+			} else {
+				router.AddConsumerHandler(name, q.topic, more, s.handle)
+			}
 		}
 	}
 
@@ -399,14 +409,11 @@ func (s *Server) handle(m *message.Message) error {
 		ctx, cancel = context.WithDeadline(ctx, dl)
 		defer cancel()
 	}
-	if env.Context != nil {
-		ctx = context.WithValue(ctx, rcKey, env.Context)
-	}
-	if env.TraceParent != "" || env.TraceState != "" {
-		ctx = context.WithValue(ctx, traceKey, TraceContext{TraceParent: env.TraceParent, TraceState: env.TraceState})
-	}
-	ctx = context.WithValue(ctx, deliveryKey, &Delivery{
-		MessageID: env.ID, Method: env.Method, Version: env.Version, Cast: cast, Target: s.cfg.Topic,
+	ctx = context.WithValue(ctx, deliveryKey, &callInfo{
+		rc:       env.Context,
+		tc:       TraceContext{TraceParent: env.TraceParent, TraceState: env.TraceState},
+		hasTrace: env.TraceParent != "" || env.TraceState != "",
+		delivery: Delivery{MessageID: env.ID, Method: env.Method, Version: env.Version, Cast: cast, Target: s.cfg.Topic},
 	})
 
 	result, err := s.dispatch(ctx, env)

@@ -280,4 +280,73 @@ func (r retryingSubscriber) Close() error { return nil }
 
 var _ message.Subscriber = retryingSubscriber{}
 
+// relaySubscriber is the Subscriber servers use on a network broker. It
+// relays watermill-amqp's subscription channel and closes its own as soon
+// as ctx is done (nacking anything that still arrives, so it goes back to
+// the queue): watermill-amqp keeps a subscription's channel open for a
+// while after its ctx ends (it sleeps, re-declares and may consume again
+// before it notices), which would hold up a router's Close.
+//
+// With async set, Subscribe returns at once and subscribes in the
+// background: each AMQP subscription costs several round trips and a
+// router subscribes its handlers one after the other, so Start waits for
+// one consumer per queue and the others attach while it already serves.
+type relaySubscriber struct {
+	t     *Transport
+	sub   message.Subscriber
+	async bool
+}
+
+func (r relaySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	var in <-chan *message.Message
+	if !r.async {
+		var err error
+		if in, err = r.t.subscribe(ctx, ctx, r.sub, topic); err != nil {
+			return nil, err
+		}
+	}
+	out := make(chan *message.Message)
+	go func() {
+		if in == nil {
+			var err error
+			if in, err = r.t.subscribe(ctx, ctx, r.sub, topic); err != nil {
+				close(out)
+				return // ctx done or transport closed
+			}
+		}
+		relay(ctx, in, out)
+	}()
+	return out, nil
+}
+
+func relay(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message) {
+	defer func() {
+		close(out)
+		for m := range in { // until watermill-amqp lets go
+			m.Nack()
+		}
+	}()
+	for {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				return
+			}
+			select {
+			case out <- m:
+			case <-ctx.Done():
+				m.Nack()
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Close does nothing: the Transport owns the subscriber.
+func (r relaySubscriber) Close() error { return nil }
+
+var _ message.Subscriber = relaySubscriber{}
+
 func newID() string { return uuid.NewString() }
