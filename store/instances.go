@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"regexp"
 	"slices"
 	"time"
@@ -64,6 +65,9 @@ func (r Instances) Create(ctx context.Context, in *compute.Instance) (*compute.I
 			SetLocked(inst.Locked).SetLockedBy(inst.LockedBy).SetLockedReason(inst.LockedReason).
 			SetRootDeviceName(inst.RootDeviceName).SetProgress(inst.Progress).SetDiskConfig(inst.DiskConfig).
 			SetCreatedAt(norm(inst.CreatedAt)).SetUpdatedAt(inst.UpdatedAt)
+		if tags := normTags(inst.Tags); tags != nil {
+			c.SetTagList(tags)
+		}
 		if inst.OldFlavor != nil {
 			c.SetFlavorOld(inst.OldFlavor)
 		}
@@ -86,7 +90,7 @@ func (r Instances) Create(ctx context.Context, in *compute.Instance) (*compute.I
 		if err := setTags(ctx, tx, row.ID, inst.Tags); err != nil {
 			return r.s.classify(err, "instance tags", inst.UUID)
 		}
-		out = toInstance(row, normTags(inst.Tags))
+		out = toInstance(row)
 		return nil
 	})
 	return out, err
@@ -142,25 +146,35 @@ func setTags(ctx context.Context, tx *ent.Tx, id int, tags []string) error {
 // Get returns the live (not soft-deleted) instance with the UUID, or an
 // error satisfying errors.Is(err, compute.ErrNotFound).
 func (r Instances) Get(ctx context.Context, id string) (*compute.Instance, error) {
-	return r.get(ctx, r.s.r, id, false)
+	return r.get(ctx, id, false)
 }
 
 // GetWithDeleted returns the instance with the UUID even when it is
 // soft-deleted.
 func (r Instances) GetWithDeleted(ctx context.Context, id string) (*compute.Instance, error) {
-	return r.get(ctx, r.s.r, id, true)
+	return r.get(ctx, id, true)
 }
 
-func (r Instances) get(ctx context.Context, c *ent.Client, id string, deleted bool) (*compute.Instance, error) {
-	q := c.Instance.Query().Where(instance.UUID(id))
-	if !deleted {
-		q = q.Where(instance.Deleted(false))
+func (r Instances) get(ctx context.Context, id string, withDeleted bool) (*compute.Instance, error) {
+	var (
+		in  *compute.Instance
+		err error
+	)
+	// Reads by uuid go to the reader pool with hand-built SQL (see
+	// instances_sql.go); the reader's ent driver caches the statement.
+	eq := r.s.rawReader()
+	if withDeleted {
+		in, err = queryInstance(ctx, eq, r.s.isql.getAny, id)
+	} else {
+		in, err = queryInstance(ctx, eq, r.s.isql.getLive, id, false)
 	}
-	row, err := q.WithTags().Only(ctx)
 	if err != nil {
 		return nil, r.s.classify(err, "instance", id)
 	}
-	return toInstance(row, tagNames(row.Edges.Tags)), nil
+	if in == nil {
+		return nil, compute.NotFound("instance", id)
+	}
+	return in, nil
 }
 
 // Update applies u to the live instance with the UUID as one
@@ -190,55 +204,115 @@ func (r Instances) update(ctx context.Context, id string, u compute.InstanceUpda
 		return nil, err
 	}
 	now := r.s.ts()
-	var out *compute.Instance
-	err := r.s.withTx(ctx, func(tx *ent.Tx) error {
-		preds := []predicate.Instance{instance.UUID(id), instance.Deleted(false)}
-		if u.ExpectedVMStates != nil {
-			preds = append(preds, instance.VMStateIn(strs(u.ExpectedVMStates)...))
+	ub := entsql.Dialect(entDialect(r.s.dialect)).Update(instance.Table).Set(instance.FieldUpdatedAt, now)
+	if err := updateSets(ub, &u); err != nil {
+		return nil, compute.InvalidInput("update", "%v", err)
+	}
+	if softDelete {
+		if u.VMState == nil {
+			ub.Set(instance.FieldVMState, string(compute.VMDeleted))
 		}
-		if u.ExpectedTaskStates != nil {
-			preds = append(preds, instance.TaskStateIn(strs(u.ExpectedTaskStates)...))
+		ub.Set(instance.FieldTaskState, "").Set(instance.FieldPowerState, int(compute.PowerNoState)).
+			Set(instance.FieldDeleted, true).Set(instance.FieldDeletedAt, now)
+		if u.TerminatedAt == nil {
+			ub.Set(instance.FieldTerminatedAt, now)
 		}
-		up := tx.Instance.Update().Where(preds...).SetUpdatedAt(now)
-		applyUpdate(up, &u)
-		if softDelete {
-			if u.VMState == nil {
-				up.SetVMState(string(compute.VMDeleted))
-			}
-			up.SetTaskState("").SetPowerState(int(compute.PowerNoState)).
-				SetDeleted(true).SetDeletedAt(now)
-			if u.TerminatedAt == nil {
-				up.SetTerminatedAt(now)
-			}
-		}
-		n, err := up.Save(ctx)
+	}
+	preds := []*entsql.Predicate{entsql.EQ(instance.FieldUUID, id), entsql.EQ(instance.FieldDeleted, false)}
+	if u.ExpectedVMStates != nil {
+		preds = append(preds, entsql.In(instance.FieldVMState, anys(strs(u.ExpectedVMStates))...))
+	}
+	if u.ExpectedTaskStates != nil {
+		preds = append(preds, entsql.In(instance.FieldTaskState, anys(strs(u.ExpectedTaskStates))...))
+	}
+	ub.Where(entsql.And(preds...))
+	q, args := ub.Query()
+	q += r.s.isql.returning
+
+	// The common case is one statement, atomic by itself: UPDATE …
+	// RETURNING without tag rows to rewrite. Tag changes (and MySQL,
+	// which has no RETURNING) take a transaction.
+	var (
+		out *compute.Instance
+		n   int64
+	)
+	if u.Tags == nil && r.s.isql.returning != "" {
+		in, err := queryInstance(ctx, r.s.rawConn(), q, args...)
 		if err != nil {
-			return r.s.classify(err, "instance", id)
+			return nil, r.s.classify(err, "instance", id)
 		}
-		row, err := tx.Instance.Query().Where(instance.UUID(id)).WithTags().Only(ctx)
+		out = in
+		if in != nil {
+			n = 1
+		}
+	} else {
+		in, err := r.updateInTx(ctx, id, q, args, u.Tags)
 		if err != nil {
-			return r.s.classify(err, "instance", id)
+			return nil, err
 		}
-		if n == 0 {
-			if row.Deleted {
-				return compute.NotFound("instance", id)
-			}
-			return &compute.StateConflictError{
-				InstanceUUID: id, ExpectedVM: u.ExpectedVMStates, ExpectedTask: u.ExpectedTaskStates,
-				ActualVM: compute.VMState(row.VMState), ActualTask: compute.TaskState(row.TaskState),
+		out = in
+		if in != nil {
+			n = 1
+		}
+	}
+	if n == 0 {
+		cur, err := r.get(ctx, id, true)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Deleted {
+			return nil, compute.NotFound("instance", id)
+		}
+		return nil, &compute.StateConflictError{
+			InstanceUUID: id, ExpectedVM: u.ExpectedVMStates, ExpectedTask: u.ExpectedTaskStates,
+			ActualVM: cur.VMState, ActualTask: cur.TaskState,
+		}
+	}
+	return out, nil
+}
+
+// updateInTx runs the update statement q (of the instance id) in a transaction, rewriting the
+// tag rows when tags is not nil, and returns the updated instance (nil
+// when the update matched no row).
+func (r Instances) updateInTx(ctx context.Context, id, q string, args []any, tags []string) (out *compute.Instance, err error) {
+	tx, err := r.s.dbs[0].BeginTx(ctx, nil)
+	if err != nil {
+		return nil, r.s.classify(err, "instance", "update")
+	}
+	eq, pending := r.s.rawTx(tx)
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+		r.s.preparePending(pending)
+	}()
+	if r.s.isql.returning != "" {
+		out, err = queryInstance(ctx, eq, q, args...)
+	} else {
+		var res sql.Result
+		res, err = eq.ExecContext(ctx, q, args...)
+		if err == nil {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n > 0 {
+				out, err = queryInstance(ctx, eq, r.s.isql.getAny, id)
 			}
 		}
-		tags := tagNames(row.Edges.Tags)
-		if u.Tags != nil {
-			if err := setTags(ctx, tx, row.ID, u.Tags); err != nil {
-				return r.s.classify(err, "instance tags", id)
-			}
-			tags = normTags(u.Tags)
+	}
+	if err != nil {
+		return nil, r.s.classify(err, "instance", "update")
+	}
+	if out == nil {
+		return nil, tx.Rollback()
+	}
+	if tags != nil {
+		if err = r.s.rewriteTags(ctx, eq, out.ID, tags); err != nil {
+			return nil, r.s.classify(err, "instance tags", out.UUID)
 		}
-		out = toInstance(row, tags)
-		return nil
-	})
-	return out, err
+	}
+	if err = tx.Commit(); err != nil {
+		return nil, r.s.classify(err, "instance", out.UUID)
+	}
+	return out, nil
 }
 
 func validateUpdate(u *compute.InstanceUpdate) error {
@@ -265,77 +339,6 @@ func validateUpdate(u *compute.InstanceUpdate) error {
 		return compute.InvalidInput("name", "longer than 255 characters")
 	}
 	return validateTags(u.Tags)
-}
-
-func applyUpdate(up *ent.InstanceUpdate, u *compute.InstanceUpdate) {
-	setStr := func(p *string, f func(string) *ent.InstanceUpdate) {
-		if p != nil {
-			f(*p)
-		}
-	}
-	if u.VMState != nil {
-		up.SetVMState(string(*u.VMState))
-	}
-	if u.TaskState != nil {
-		up.SetTaskState(string(*u.TaskState))
-	}
-	if u.PowerState != nil {
-		up.SetPowerState(int(*u.PowerState))
-	}
-	setStr(u.Name, up.SetDisplayName)
-	setStr(u.Hostname, up.SetHostname)
-	setStr(u.Description, up.SetDescription)
-	setStr(u.Host, up.SetHost)
-	setStr(u.Node, up.SetNode)
-	setStr(u.AvailabilityZone, up.SetAvailabilityZone)
-	setStr(u.AccessIPv4, up.SetAccessIPV4)
-	setStr(u.AccessIPv6, up.SetAccessIPV6)
-	setStr(u.ImageRef, up.SetImageRef)
-	setStr(u.RootDeviceName, up.SetRootDeviceName)
-	setStr(u.LockedBy, up.SetLockedBy)
-	setStr(u.LockedReason, up.SetLockedReason)
-	if u.Progress != nil {
-		up.SetProgress(*u.Progress)
-	}
-	if u.Locked != nil {
-		up.SetLocked(*u.Locked)
-	}
-	if f := u.Flavor; f != nil {
-		up.SetFlavor(*f).SetFlavorID(f.FlavorID).SetVcpus(f.VCPUs).SetMemoryMB(f.MemoryMB).
-			SetRootGB(f.RootGB).SetEphemeralGB(f.EphemeralGB)
-	}
-	if u.ClearResizeFlavors {
-		up.ClearFlavorOld().ClearFlavorNew()
-	}
-	if u.OldFlavor != nil {
-		up.SetFlavorOld(u.OldFlavor)
-	}
-	if u.NewFlavor != nil {
-		up.SetFlavorNew(u.NewFlavor)
-	}
-	if u.Metadata != nil {
-		up.SetMetadata(u.Metadata)
-	}
-	if u.SystemMetadata != nil {
-		up.SetSystemMetadata(u.SystemMetadata)
-	}
-	if u.DriverHandle != nil {
-		up.SetDriverHandle(u.DriverHandle)
-	}
-	if u.LaunchedAt != nil {
-		if u.LaunchedAt.IsZero() {
-			up.ClearLaunchedAt()
-		} else {
-			up.SetLaunchedAt(norm(*u.LaunchedAt))
-		}
-	}
-	if u.TerminatedAt != nil {
-		if u.TerminatedAt.IsZero() {
-			up.ClearTerminatedAt()
-		} else {
-			up.SetTerminatedAt(norm(*u.TerminatedAt))
-		}
-	}
 }
 
 // Purge removes soft-deleted instances deleted before the time, with
@@ -455,7 +458,7 @@ func (r Instances) List(ctx context.Context, f compute.InstanceFilter, opts comp
 		}
 		preds = append(preds, afterMarker(r.s.dialect, cols, dirs, vals))
 	}
-	q := r.s.r.Instance.Query().Where(preds...).WithTags()
+	q := r.s.r.Instance.Query().Where(preds...)
 	q = q.Order(func(sel *entsql.Selector) {
 		for i, c := range cols {
 			e := sortExpr(r.s.dialect, sel, c)
@@ -474,7 +477,7 @@ func (r Instances) List(ctx context.Context, f compute.InstanceFilter, opts comp
 	}
 	out := make([]*compute.Instance, len(rows))
 	for i, row := range rows {
-		out[i] = toInstance(row, tagNames(row.Edges.Tags))
+		out[i] = toInstance(row)
 	}
 	return out, nil
 }
@@ -694,6 +697,14 @@ func (r Instances) nameMatches(pattern string) predicate.Instance {
 	}
 }
 
+func anys(in []string) []any {
+	out := make([]any, len(in))
+	for i, v := range in {
+		out[i] = v
+	}
+	return out
+}
+
 func strs[T ~string](in []T) []string {
 	out := make([]string, len(in))
 	for i, v := range in {
@@ -702,19 +713,7 @@ func strs[T ~string](in []T) []string {
 	return out
 }
 
-func tagNames(tags []*ent.InstanceTag) []string {
-	if len(tags) == 0 {
-		return nil
-	}
-	out := make([]string, len(tags))
-	for i, t := range tags {
-		out[i] = t.Tag
-	}
-	slices.Sort(out)
-	return out
-}
-
-func toInstance(e *ent.Instance, tags []string) *compute.Instance {
+func toInstance(e *ent.Instance) *compute.Instance {
 	in := &compute.Instance{
 		ID: int64(e.ID), UUID: e.UUID, Name: e.DisplayName, Hostname: e.Hostname,
 		Description: e.Description, ProjectID: e.ProjectID, UserID: e.UserID, ImageRef: e.ImageRef,
@@ -724,7 +723,7 @@ func toInstance(e *ent.Instance, tags []string) *compute.Instance {
 		AvailabilityZone: e.AvailabilityZone, KeyName: e.KeyName, KeyData: e.KeyData,
 		UserData: e.UserData, ConfigDrive: e.ConfigDrive, AccessIPv4: e.AccessIPV4,
 		AccessIPv6: e.AccessIPV6, Metadata: e.Metadata, SystemMetadata: e.SystemMetadata,
-		Tags: tags, ReservationID: e.ReservationID, LaunchIndex: e.LaunchIndex,
+		Tags: normTags(e.TagList), ReservationID: e.ReservationID, LaunchIndex: e.LaunchIndex,
 		Locked: e.Locked, LockedBy: e.LockedBy, LockedReason: e.LockedReason,
 		RootDeviceName: e.RootDeviceName, Progress: e.Progress, DiskConfig: e.DiskConfig,
 		DriverHandle: e.DriverHandle, CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),

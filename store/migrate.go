@@ -93,6 +93,12 @@ func (s *Store) SchemaMigrations(ctx context.Context) ([]SchemaMigration, error)
 // A database holding migrations this binary does not know fails with
 // ErrSchemaTooNew.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	return s.migrateUpTo(ctx, "")
+}
+
+// migrateUpTo applies pending migrations up to and including version
+// (all of them when version is empty).
+func (s *Store) migrateUpTo(ctx context.Context, version string) ([]string, error) {
 	dir, err := migrationDir(s.dialect)
 	if err != nil {
 		return nil, err
@@ -127,6 +133,9 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	}
 	var applied []string
 	for _, f := range files {
+		if version != "" && f.Version() > version {
+			break
+		}
 		done, err := s.applyFile(ctx, conn, f, sum, known)
 		if err != nil {
 			return applied, err

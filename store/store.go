@@ -82,11 +82,16 @@ type Store struct {
 	// w writes (and reads inside write transactions); r serves plain
 	// reads. They are the same client except on file-backed SQLite, where
 	// one writer connection avoids lock upgrades and readers use WAL.
-	w, r     *ent.Client
-	dbs      []*sql.DB
-	now      func() time.Time
-	redacted string
-	closed   atomic.Bool
+	w, r *ent.Client
+	dbs  []*sql.DB // dbs[0] is the writer, the last one the reader
+	// wcache and rcache are the writer's and reader's statement caches
+	// (nil on PostgreSQL, whose driver caches statements itself); isql
+	// holds the instance hot path's SQL.
+	wcache, rcache *stmtCache
+	isql           *instanceSQL
+	now            func() time.Time
+	redacted       string
+	closed         atomic.Bool
 }
 
 // Open opens the database named by rawURL, applies pending migrations
@@ -194,8 +199,9 @@ func openSQLite(rawURL string, o Options) (*Store, error) {
 		db.SetMaxOpenConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetMaxIdleConns(1)
-		c := ent.NewClient(ent.Driver(newStmtDriver(dialect.SQLite, db)))
-		s.w, s.r, s.dbs = c, c, []*sql.DB{db}
+		drv := newStmtDriver(dialect.SQLite, db)
+		c := ent.NewClient(ent.Driver(drv))
+		s.w, s.r, s.dbs, s.wcache, s.rcache, s.isql = c, c, []*sql.DB{db}, drv.cache, drv.cache, newInstanceSQL(SQLite)
 		return s, nil
 	}
 	if dir := filepath.Dir(path); dir != "" {
@@ -224,9 +230,11 @@ func openSQLite(rawURL string, o Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(o.MaxOpenConns)
 	rdb.SetMaxIdleConns(o.MaxOpenConns)
-	s.w = ent.NewClient(ent.Driver(newStmtDriver(dialect.SQLite, wdb)))
-	s.r = ent.NewClient(ent.Driver(newStmtDriver(dialect.SQLite, rdb)))
-	s.dbs = []*sql.DB{wdb, rdb}
+	wdrv := newStmtDriver(dialect.SQLite, wdb)
+	s.w = ent.NewClient(ent.Driver(wdrv))
+	rdrv := newStmtDriver(dialect.SQLite, rdb)
+	s.r = ent.NewClient(ent.Driver(rdrv))
+	s.dbs, s.wcache, s.rcache, s.isql = []*sql.DB{wdb, rdb}, wdrv.cache, rdrv.cache, newInstanceSQL(SQLite)
 	return s, nil
 }
 
@@ -280,12 +288,16 @@ func openServer(ctx context.Context, d Dialect, rawURL string, o Options) (*Stor
 		db.Close()
 		return nil, fmt.Errorf("store: cannot reach %s: %w: %w", red, compute.ErrUnavailable, err)
 	}
-	var drv dialect.Driver = entsql.OpenDB(edl, db)
+	var (
+		drv    dialect.Driver = entsql.OpenDB(edl, db)
+		wcache *stmtCache
+	)
 	if d == MySQL {
-		drv = newStmtDriver(edl, db)
+		sd := newStmtDriver(edl, db)
+		drv, wcache = sd, sd.cache
 	}
 	c := ent.NewClient(ent.Driver(drv))
-	return &Store{dialect: d, w: c, r: c, dbs: []*sql.DB{db}, redacted: red}, nil
+	return &Store{dialect: d, w: c, r: c, dbs: []*sql.DB{db}, wcache: wcache, rcache: wcache, isql: newInstanceSQL(d), redacted: red}, nil
 }
 
 func mysqlConfig(u *url.URL, o Options) (*mysql.Config, error) {

@@ -81,6 +81,8 @@ type Instance struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// SystemMetadata holds the value of the "system_metadata" field.
 	SystemMetadata map[string]string `json:"system_metadata,omitempty"`
+	// TagList holds the value of the "tag_list" field.
+	TagList []string `json:"tag_list,omitempty"`
 	// ReservationID holds the value of the "reservation_id" field.
 	ReservationID string `json:"reservation_id,omitempty"`
 	// LaunchIndex holds the value of the "launch_index" field.
@@ -136,7 +138,7 @@ func (*Instance) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case instance.FieldFlavor, instance.FieldFlavorOld, instance.FieldFlavorNew, instance.FieldMetadata, instance.FieldSystemMetadata, instance.FieldDriverHandle:
+		case instance.FieldFlavor, instance.FieldFlavorOld, instance.FieldFlavorNew, instance.FieldMetadata, instance.FieldSystemMetadata, instance.FieldTagList, instance.FieldDriverHandle:
 			values[i] = new([]byte)
 		case instance.FieldConfigDrive, instance.FieldLocked, instance.FieldDeleted:
 			values[i] = new(sql.NullBool)
@@ -363,6 +365,14 @@ func (_m *Instance) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field system_metadata: %w", err)
 				}
 			}
+		case instance.FieldTagList:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field tag_list", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.TagList); err != nil {
+					return fmt.Errorf("unmarshal field tag_list: %w", err)
+				}
+			}
 		case instance.FieldReservationID:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field reservation_id", values[i])
@@ -577,6 +587,9 @@ func (_m *Instance) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("system_metadata=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SystemMetadata))
+	builder.WriteString(", ")
+	builder.WriteString("tag_list=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TagList))
 	builder.WriteString(", ")
 	builder.WriteString("reservation_id=")
 	builder.WriteString(_m.ReservationID)

@@ -394,6 +394,12 @@ func (_c *InstanceCreate) SetSystemMetadata(v map[string]string) *InstanceCreate
 	return _c
 }
 
+// SetTagList sets the "tag_list" field.
+func (_c *InstanceCreate) SetTagList(v []string) *InstanceCreate {
+	_c.mutation.SetTagList(v)
+	return _c
+}
+
 // SetReservationID sets the "reservation_id" field.
 func (_c *InstanceCreate) SetReservationID(v string) *InstanceCreate {
 	_c.mutation.SetReservationID(v)
@@ -1124,6 +1130,10 @@ func (_c *InstanceCreate) createSpec() (*Instance, *sqlgraph.CreateSpec) {
 		_spec.SetField(instance.FieldSystemMetadata, field.TypeJSON, value)
 		_node.SystemMetadata = value
 	}
+	if value, ok := _c.mutation.TagList(); ok {
+		_spec.SetField(instance.FieldTagList, field.TypeJSON, value)
+		_node.TagList = value
+	}
 	if value, ok := _c.mutation.ReservationID(); ok {
 		_spec.SetField(instance.FieldReservationID, field.TypeString, value)
 		_node.ReservationID = value
@@ -1643,6 +1653,24 @@ func (u *InstanceUpsert) UpdateSystemMetadata() *InstanceUpsert {
 // ClearSystemMetadata clears the value of the "system_metadata" field.
 func (u *InstanceUpsert) ClearSystemMetadata() *InstanceUpsert {
 	u.SetNull(instance.FieldSystemMetadata)
+	return u
+}
+
+// SetTagList sets the "tag_list" field.
+func (u *InstanceUpsert) SetTagList(v []string) *InstanceUpsert {
+	u.Set(instance.FieldTagList, v)
+	return u
+}
+
+// UpdateTagList sets the "tag_list" field to the value that was provided on create.
+func (u *InstanceUpsert) UpdateTagList() *InstanceUpsert {
+	u.SetExcluded(instance.FieldTagList)
+	return u
+}
+
+// ClearTagList clears the value of the "tag_list" field.
+func (u *InstanceUpsert) ClearTagList() *InstanceUpsert {
+	u.SetNull(instance.FieldTagList)
 	return u
 }
 
@@ -2352,6 +2380,27 @@ func (u *InstanceUpsertOne) UpdateSystemMetadata() *InstanceUpsertOne {
 func (u *InstanceUpsertOne) ClearSystemMetadata() *InstanceUpsertOne {
 	return u.Update(func(s *InstanceUpsert) {
 		s.ClearSystemMetadata()
+	})
+}
+
+// SetTagList sets the "tag_list" field.
+func (u *InstanceUpsertOne) SetTagList(v []string) *InstanceUpsertOne {
+	return u.Update(func(s *InstanceUpsert) {
+		s.SetTagList(v)
+	})
+}
+
+// UpdateTagList sets the "tag_list" field to the value that was provided on create.
+func (u *InstanceUpsertOne) UpdateTagList() *InstanceUpsertOne {
+	return u.Update(func(s *InstanceUpsert) {
+		s.UpdateTagList()
+	})
+}
+
+// ClearTagList clears the value of the "tag_list" field.
+func (u *InstanceUpsertOne) ClearTagList() *InstanceUpsertOne {
+	return u.Update(func(s *InstanceUpsert) {
+		s.ClearTagList()
 	})
 }
 
@@ -3259,6 +3308,27 @@ func (u *InstanceUpsertBulk) UpdateSystemMetadata() *InstanceUpsertBulk {
 func (u *InstanceUpsertBulk) ClearSystemMetadata() *InstanceUpsertBulk {
 	return u.Update(func(s *InstanceUpsert) {
 		s.ClearSystemMetadata()
+	})
+}
+
+// SetTagList sets the "tag_list" field.
+func (u *InstanceUpsertBulk) SetTagList(v []string) *InstanceUpsertBulk {
+	return u.Update(func(s *InstanceUpsert) {
+		s.SetTagList(v)
+	})
+}
+
+// UpdateTagList sets the "tag_list" field to the value that was provided on create.
+func (u *InstanceUpsertBulk) UpdateTagList() *InstanceUpsertBulk {
+	return u.Update(func(s *InstanceUpsert) {
+		s.UpdateTagList()
+	})
+}
+
+// ClearTagList clears the value of the "tag_list" field.
+func (u *InstanceUpsertBulk) ClearTagList() *InstanceUpsertBulk {
+	return u.Update(func(s *InstanceUpsert) {
+		s.ClearTagList()
 	})
 }
 

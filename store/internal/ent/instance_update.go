@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/novakit/novakit/compute"
 	"github.com/novakit/novakit/store/internal/ent/instance"
@@ -461,6 +462,24 @@ func (_u *InstanceUpdate) SetSystemMetadata(v map[string]string) *InstanceUpdate
 // ClearSystemMetadata clears the value of the "system_metadata" field.
 func (_u *InstanceUpdate) ClearSystemMetadata() *InstanceUpdate {
 	_u.mutation.ClearSystemMetadata()
+	return _u
+}
+
+// SetTagList sets the "tag_list" field.
+func (_u *InstanceUpdate) SetTagList(v []string) *InstanceUpdate {
+	_u.mutation.SetTagList(v)
+	return _u
+}
+
+// AppendTagList appends value to the "tag_list" field.
+func (_u *InstanceUpdate) AppendTagList(v []string) *InstanceUpdate {
+	_u.mutation.AppendTagList(v)
+	return _u
+}
+
+// ClearTagList clears the value of the "tag_list" field.
+func (_u *InstanceUpdate) ClearTagList() *InstanceUpdate {
+	_u.mutation.ClearTagList()
 	return _u
 }
 
@@ -990,6 +1009,17 @@ func (_u *InstanceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.SystemMetadataCleared() {
 		_spec.ClearField(instance.FieldSystemMetadata, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.TagList(); ok {
+		_spec.SetField(instance.FieldTagList, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTagList(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, instance.FieldTagList, value)
+		})
+	}
+	if _u.mutation.TagListCleared() {
+		_spec.ClearField(instance.FieldTagList, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.ReservationID(); ok {
 		_spec.SetField(instance.FieldReservationID, field.TypeString, value)
@@ -1545,6 +1575,24 @@ func (_u *InstanceUpdateOne) SetSystemMetadata(v map[string]string) *InstanceUpd
 // ClearSystemMetadata clears the value of the "system_metadata" field.
 func (_u *InstanceUpdateOne) ClearSystemMetadata() *InstanceUpdateOne {
 	_u.mutation.ClearSystemMetadata()
+	return _u
+}
+
+// SetTagList sets the "tag_list" field.
+func (_u *InstanceUpdateOne) SetTagList(v []string) *InstanceUpdateOne {
+	_u.mutation.SetTagList(v)
+	return _u
+}
+
+// AppendTagList appends value to the "tag_list" field.
+func (_u *InstanceUpdateOne) AppendTagList(v []string) *InstanceUpdateOne {
+	_u.mutation.AppendTagList(v)
+	return _u
+}
+
+// ClearTagList clears the value of the "tag_list" field.
+func (_u *InstanceUpdateOne) ClearTagList() *InstanceUpdateOne {
+	_u.mutation.ClearTagList()
 	return _u
 }
 
@@ -2104,6 +2152,17 @@ func (_u *InstanceUpdateOne) sqlSave(ctx context.Context) (_node *Instance, err 
 	}
 	if _u.mutation.SystemMetadataCleared() {
 		_spec.ClearField(instance.FieldSystemMetadata, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.TagList(); ok {
+		_spec.SetField(instance.FieldTagList, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTagList(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, instance.FieldTagList, value)
+		})
+	}
+	if _u.mutation.TagListCleared() {
+		_spec.ClearField(instance.FieldTagList, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.ReservationID(); ok {
 		_spec.SetField(instance.FieldReservationID, field.TypeString, value)

@@ -6457,6 +6457,8 @@ type InstanceMutation struct {
 	access_ip_v6      *string
 	metadata          *map[string]string
 	system_metadata   *map[string]string
+	tag_list          *[]string
+	appendtag_list    []string
 	reservation_id    *string
 	launch_index      *int
 	addlaunch_index   *int
@@ -7847,6 +7849,71 @@ func (m *InstanceMutation) ResetSystemMetadata() {
 	delete(m.clearedFields, instance.FieldSystemMetadata)
 }
 
+// SetTagList sets the "tag_list" field.
+func (m *InstanceMutation) SetTagList(s []string) {
+	m.tag_list = &s
+	m.appendtag_list = nil
+}
+
+// TagList returns the value of the "tag_list" field in the mutation.
+func (m *InstanceMutation) TagList() (r []string, exists bool) {
+	v := m.tag_list
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTagList returns the old "tag_list" field's value of the Instance entity.
+// If the Instance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceMutation) OldTagList(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTagList is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTagList requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTagList: %w", err)
+	}
+	return oldValue.TagList, nil
+}
+
+// AppendTagList adds s to the "tag_list" field.
+func (m *InstanceMutation) AppendTagList(s []string) {
+	m.appendtag_list = append(m.appendtag_list, s...)
+}
+
+// AppendedTagList returns the list of values that were appended to the "tag_list" field in this mutation.
+func (m *InstanceMutation) AppendedTagList() ([]string, bool) {
+	if len(m.appendtag_list) == 0 {
+		return nil, false
+	}
+	return m.appendtag_list, true
+}
+
+// ClearTagList clears the value of the "tag_list" field.
+func (m *InstanceMutation) ClearTagList() {
+	m.tag_list = nil
+	m.appendtag_list = nil
+	m.clearedFields[instance.FieldTagList] = struct{}{}
+}
+
+// TagListCleared returns if the "tag_list" field was cleared in this mutation.
+func (m *InstanceMutation) TagListCleared() bool {
+	_, ok := m.clearedFields[instance.FieldTagList]
+	return ok
+}
+
+// ResetTagList resets all changes to the "tag_list" field.
+func (m *InstanceMutation) ResetTagList() {
+	m.tag_list = nil
+	m.appendtag_list = nil
+	delete(m.clearedFields, instance.FieldTagList)
+}
+
 // SetReservationID sets the "reservation_id" field.
 func (m *InstanceMutation) SetReservationID(s string) {
 	m.reservation_id = &s
@@ -8495,7 +8562,7 @@ func (m *InstanceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InstanceMutation) Fields() []string {
-	fields := make([]string, 0, 44)
+	fields := make([]string, 0, 45)
 	if m.created_at != nil {
 		fields = append(fields, instance.FieldCreatedAt)
 	}
@@ -8588,6 +8655,9 @@ func (m *InstanceMutation) Fields() []string {
 	}
 	if m.system_metadata != nil {
 		fields = append(fields, instance.FieldSystemMetadata)
+	}
+	if m.tag_list != nil {
+		fields = append(fields, instance.FieldTagList)
 	}
 	if m.reservation_id != nil {
 		fields = append(fields, instance.FieldReservationID)
@@ -8698,6 +8768,8 @@ func (m *InstanceMutation) Field(name string) (ent.Value, bool) {
 		return m.Metadata()
 	case instance.FieldSystemMetadata:
 		return m.SystemMetadata()
+	case instance.FieldTagList:
+		return m.TagList()
 	case instance.FieldReservationID:
 		return m.ReservationID()
 	case instance.FieldLaunchIndex:
@@ -8795,6 +8867,8 @@ func (m *InstanceMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldMetadata(ctx)
 	case instance.FieldSystemMetadata:
 		return m.OldSystemMetadata(ctx)
+	case instance.FieldTagList:
+		return m.OldTagList(ctx)
 	case instance.FieldReservationID:
 		return m.OldReservationID(ctx)
 	case instance.FieldLaunchIndex:
@@ -9047,6 +9121,13 @@ func (m *InstanceMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSystemMetadata(v)
 		return nil
+	case instance.FieldTagList:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTagList(v)
+		return nil
 	case instance.FieldReservationID:
 		v, ok := value.(string)
 		if !ok {
@@ -9267,6 +9348,9 @@ func (m *InstanceMutation) ClearedFields() []string {
 	if m.FieldCleared(instance.FieldSystemMetadata) {
 		fields = append(fields, instance.FieldSystemMetadata)
 	}
+	if m.FieldCleared(instance.FieldTagList) {
+		fields = append(fields, instance.FieldTagList)
+	}
 	if m.FieldCleared(instance.FieldDriverHandle) {
 		fields = append(fields, instance.FieldDriverHandle)
 	}
@@ -9304,6 +9388,9 @@ func (m *InstanceMutation) ClearField(name string) error {
 		return nil
 	case instance.FieldSystemMetadata:
 		m.ClearSystemMetadata()
+		return nil
+	case instance.FieldTagList:
+		m.ClearTagList()
 		return nil
 	case instance.FieldDriverHandle:
 		m.ClearDriverHandle()
@@ -9417,6 +9504,9 @@ func (m *InstanceMutation) ResetField(name string) error {
 		return nil
 	case instance.FieldSystemMetadata:
 		m.ResetSystemMetadata()
+		return nil
+	case instance.FieldTagList:
+		m.ResetTagList()
 		return nil
 	case instance.FieldReservationID:
 		m.ResetReservationID()

@@ -399,49 +399,49 @@ func init() {
 	// instance.AccessIPV6Validator is a validator for the "access_ip_v6" field. It is called by the builders before save.
 	instance.AccessIPV6Validator = instanceDescAccessIPV6.Validators[0].(func(string) error)
 	// instanceDescReservationID is the schema descriptor for reservation_id field.
-	instanceDescReservationID := instanceFields[29].Descriptor()
+	instanceDescReservationID := instanceFields[30].Descriptor()
 	// instance.DefaultReservationID holds the default value on creation for the reservation_id field.
 	instance.DefaultReservationID = instanceDescReservationID.Default.(string)
 	// instance.ReservationIDValidator is a validator for the "reservation_id" field. It is called by the builders before save.
 	instance.ReservationIDValidator = instanceDescReservationID.Validators[0].(func(string) error)
 	// instanceDescLaunchIndex is the schema descriptor for launch_index field.
-	instanceDescLaunchIndex := instanceFields[30].Descriptor()
+	instanceDescLaunchIndex := instanceFields[31].Descriptor()
 	// instance.DefaultLaunchIndex holds the default value on creation for the launch_index field.
 	instance.DefaultLaunchIndex = instanceDescLaunchIndex.Default.(int)
 	// instanceDescLocked is the schema descriptor for locked field.
-	instanceDescLocked := instanceFields[31].Descriptor()
+	instanceDescLocked := instanceFields[32].Descriptor()
 	// instance.DefaultLocked holds the default value on creation for the locked field.
 	instance.DefaultLocked = instanceDescLocked.Default.(bool)
 	// instanceDescLockedBy is the schema descriptor for locked_by field.
-	instanceDescLockedBy := instanceFields[32].Descriptor()
+	instanceDescLockedBy := instanceFields[33].Descriptor()
 	// instance.DefaultLockedBy holds the default value on creation for the locked_by field.
 	instance.DefaultLockedBy = instanceDescLockedBy.Default.(string)
 	// instance.LockedByValidator is a validator for the "locked_by" field. It is called by the builders before save.
 	instance.LockedByValidator = instanceDescLockedBy.Validators[0].(func(string) error)
 	// instanceDescLockedReason is the schema descriptor for locked_reason field.
-	instanceDescLockedReason := instanceFields[33].Descriptor()
+	instanceDescLockedReason := instanceFields[34].Descriptor()
 	// instance.DefaultLockedReason holds the default value on creation for the locked_reason field.
 	instance.DefaultLockedReason = instanceDescLockedReason.Default.(string)
 	// instance.LockedReasonValidator is a validator for the "locked_reason" field. It is called by the builders before save.
 	instance.LockedReasonValidator = instanceDescLockedReason.Validators[0].(func(string) error)
 	// instanceDescRootDeviceName is the schema descriptor for root_device_name field.
-	instanceDescRootDeviceName := instanceFields[34].Descriptor()
+	instanceDescRootDeviceName := instanceFields[35].Descriptor()
 	// instance.DefaultRootDeviceName holds the default value on creation for the root_device_name field.
 	instance.DefaultRootDeviceName = instanceDescRootDeviceName.Default.(string)
 	// instance.RootDeviceNameValidator is a validator for the "root_device_name" field. It is called by the builders before save.
 	instance.RootDeviceNameValidator = instanceDescRootDeviceName.Validators[0].(func(string) error)
 	// instanceDescProgress is the schema descriptor for progress field.
-	instanceDescProgress := instanceFields[35].Descriptor()
+	instanceDescProgress := instanceFields[36].Descriptor()
 	// instance.DefaultProgress holds the default value on creation for the progress field.
 	instance.DefaultProgress = instanceDescProgress.Default.(int)
 	// instanceDescDiskConfig is the schema descriptor for disk_config field.
-	instanceDescDiskConfig := instanceFields[36].Descriptor()
+	instanceDescDiskConfig := instanceFields[37].Descriptor()
 	// instance.DefaultDiskConfig holds the default value on creation for the disk_config field.
 	instance.DefaultDiskConfig = instanceDescDiskConfig.Default.(string)
 	// instance.DiskConfigValidator is a validator for the "disk_config" field. It is called by the builders before save.
 	instance.DiskConfigValidator = instanceDescDiskConfig.Validators[0].(func(string) error)
 	// instanceDescDeleted is the schema descriptor for deleted field.
-	instanceDescDeleted := instanceFields[41].Descriptor()
+	instanceDescDeleted := instanceFields[42].Descriptor()
 	// instance.DefaultDeleted holds the default value on creation for the deleted field.
 	instance.DefaultDeleted = instanceDescDeleted.Default.(bool)
 	instanceactionFields := schema.InstanceAction{}.Fields()

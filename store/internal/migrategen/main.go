@@ -10,7 +10,8 @@
 // SQLite needs nothing; PostgreSQL and MariaDB dev databases are started
 // from the Debian binaries (internal/testsvc) unless -postgres / -mysql
 // name empty databases to use instead. A schema without changes writes
-// nothing.
+// nothing. A migration edited by hand (a data backfill after a schema
+// change) needs its checksum rewritten: go run ./internal/migrategen -rehash.
 package main
 
 import (
@@ -44,7 +45,14 @@ func main() {
 	pg := flag.String("postgres", "", "URL of an empty PostgreSQL dev database (default: start one)")
 	my := flag.String("mysql", "", "URL of an empty MySQL/MariaDB dev database (default: start one)")
 	only := flag.String("only", "", "comma list of dialects to diff (sqlite,postgres,mysql); default all")
+	rehash := flag.Bool("rehash", false, "only rewrite each dialect's atlas.sum (after editing a migration by hand, e.g. to add a data backfill)")
 	flag.Parse()
+	if *rehash {
+		if err := rehashAll(*dir); err != nil {
+			log.Fatalf("migrategen: %v", err)
+		}
+		return
+	}
 	if *name == "" {
 		*name = "change"
 	}
@@ -121,6 +129,26 @@ func run(ctx context.Context, name, dir, pgURL, myURL, only string) error {
 		if err != nil {
 			return fmt.Errorf("mysql: %w", err)
 		}
+	}
+	return nil
+}
+
+// rehashAll rewrites the atlas.sum of every dialect directory, as
+// `atlas migrate hash` does.
+func rehashAll(dir string) error {
+	for _, d := range []string{"sqlite", "postgres", "mysql"} {
+		ldir, err := atlasmigrate.NewLocalDir(filepath.Join(dir, d))
+		if err != nil {
+			return err
+		}
+		sum, err := ldir.Checksum()
+		if err != nil {
+			return err
+		}
+		if err := atlasmigrate.WriteSumFile(ldir, sum); err != nil {
+			return err
+		}
+		log.Printf("migrategen: %s: atlas.sum rewritten", d)
 	}
 	return nil
 }

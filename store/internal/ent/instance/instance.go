@@ -74,6 +74,8 @@ const (
 	FieldMetadata = "metadata"
 	// FieldSystemMetadata holds the string denoting the system_metadata field in the database.
 	FieldSystemMetadata = "system_metadata"
+	// FieldTagList holds the string denoting the tag_list field in the database.
+	FieldTagList = "tag_list"
 	// FieldReservationID holds the string denoting the reservation_id field in the database.
 	FieldReservationID = "reservation_id"
 	// FieldLaunchIndex holds the string denoting the launch_index field in the database.
@@ -147,6 +149,7 @@ var Columns = []string{
 	FieldAccessIPV6,
 	FieldMetadata,
 	FieldSystemMetadata,
+	FieldTagList,
 	FieldReservationID,
 	FieldLaunchIndex,
 	FieldLocked,

@@ -1750,6 +1750,16 @@ func SystemMetadataNotNil() predicate.Instance {
 	return predicate.Instance(sql.FieldNotNull(FieldSystemMetadata))
 }
 
+// TagListIsNil applies the IsNil predicate on the "tag_list" field.
+func TagListIsNil() predicate.Instance {
+	return predicate.Instance(sql.FieldIsNull(FieldTagList))
+}
+
+// TagListNotNil applies the NotNil predicate on the "tag_list" field.
+func TagListNotNil() predicate.Instance {
+	return predicate.Instance(sql.FieldNotNull(FieldTagList))
+}
+
 // ReservationIDEQ applies the EQ predicate on the "reservation_id" field.
 func ReservationIDEQ(v string) predicate.Instance {
 	return predicate.Instance(sql.FieldEQ(FieldReservationID, v))

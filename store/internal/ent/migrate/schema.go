@@ -217,6 +217,7 @@ var (
 		{Name: "access_ip_v6", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "metadata", Type: field.TypeJSON, Nullable: true},
 		{Name: "system_metadata", Type: field.TypeJSON, Nullable: true},
+		{Name: "tag_list", Type: field.TypeJSON, Nullable: true},
 		{Name: "reservation_id", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "launch_index", Type: field.TypeInt, Default: 0},
 		{Name: "locked", Type: field.TypeBool, Default: false},
@@ -240,12 +241,12 @@ var (
 			{
 				Name:    "instance_project_id_deleted_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{InstancesColumns[7], InstancesColumns[44], InstancesColumns[1]},
+				Columns: []*schema.Column{InstancesColumns[7], InstancesColumns[45], InstancesColumns[1]},
 			},
 			{
 				Name:    "instance_host_node_deleted",
 				Unique:  false,
-				Columns: []*schema.Column{InstancesColumns[21], InstancesColumns[22], InstancesColumns[44]},
+				Columns: []*schema.Column{InstancesColumns[21], InstancesColumns[22], InstancesColumns[45]},
 			},
 			{
 				Name:    "instance_updated_at",
@@ -255,7 +256,7 @@ var (
 			{
 				Name:    "instance_reservation_id",
 				Unique:  false,
-				Columns: []*schema.Column{InstancesColumns[32]},
+				Columns: []*schema.Column{InstancesColumns[33]},
 			},
 			{
 				Name:    "instance_vm_state_task_state",

@@ -46,6 +46,9 @@ func (Instance) Fields() []ent.Field {
 		str("access_ip_v6"),
 		field.JSON("metadata", map[string]string{}).Optional(),
 		field.JSON("system_metadata", map[string]string{}).Optional(),
+		// tag_list mirrors the instance_tags rows (sorted), so reading an
+		// instance takes one query; the rows serve the tag filters.
+		field.JSON("tag_list", []string{}).Optional(),
 		str("reservation_id"),
 		field.Int("launch_index").Default(0),
 		field.Bool("locked").Default(false),
