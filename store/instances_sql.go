@@ -291,9 +291,6 @@ func updateSets(ub *entsql.UpdateBuilder, u *compute.InstanceUpdate) error {
 		ub.Set(instance.FieldLocked, *u.Locked)
 	}
 	if f := u.Flavor; f != nil {
-		if err := setJSON(instance.FieldFlavor, f); err != nil {
-			return err
-		}
 		ub.Set(instance.FieldFlavorID, f.FlavorID).Set(instance.FieldVcpus, f.VCPUs).
 			Set(instance.FieldMemoryMB, f.MemoryMB).Set(instance.FieldRootGB, f.RootGB).
 			Set(instance.FieldEphemeralGB, f.EphemeralGB)
@@ -301,33 +298,26 @@ func updateSets(ub *entsql.UpdateBuilder, u *compute.InstanceUpdate) error {
 	if u.ClearResizeFlavors {
 		ub.SetNull(instance.FieldFlavorOld).SetNull(instance.FieldFlavorNew)
 	}
-	if u.OldFlavor != nil {
-		if err := setJSON(instance.FieldFlavorOld, u.OldFlavor); err != nil {
-			return err
-		}
+	tags := normTags(u.Tags)
+	if u.Tags != nil && tags == nil {
+		ub.SetNull(instance.FieldTagList)
 	}
-	if u.NewFlavor != nil {
-		if err := setJSON(instance.FieldFlavorNew, u.NewFlavor); err != nil {
-			return err
-		}
-	}
-	if u.Metadata != nil {
-		if err := setJSON(instance.FieldMetadata, u.Metadata); err != nil {
-			return err
-		}
-	}
-	if u.SystemMetadata != nil {
-		if err := setJSON(instance.FieldSystemMetadata, u.SystemMetadata); err != nil {
-			return err
-		}
-	}
-	if u.Tags != nil {
-		if tags := normTags(u.Tags); tags != nil {
-			if err := setJSON(instance.FieldTagList, tags); err != nil {
+	for _, j := range []struct {
+		col string
+		set bool
+		v   any
+	}{
+		{instance.FieldFlavor, u.Flavor != nil, u.Flavor},
+		{instance.FieldFlavorOld, u.OldFlavor != nil, u.OldFlavor},
+		{instance.FieldFlavorNew, u.NewFlavor != nil, u.NewFlavor},
+		{instance.FieldMetadata, u.Metadata != nil, u.Metadata},
+		{instance.FieldSystemMetadata, u.SystemMetadata != nil, u.SystemMetadata},
+		{instance.FieldTagList, tags != nil, tags},
+	} {
+		if j.set {
+			if err := setJSON(j.col, j.v); err != nil {
 				return err
 			}
-		} else {
-			ub.SetNull(instance.FieldTagList)
 		}
 	}
 	if u.DriverHandle != nil {
