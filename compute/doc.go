@@ -21,6 +21,21 @@
 // race for the same instance both pass the check; only one wins the swap,
 // and the other gets a [*StateConflictError].
 //
+// # Drivers
+//
+// A hypervisor driver implements [Hypervisor]: a small, context-first
+// interface in these domain types, one value per host. What not every
+// driver can do is an optional interface found by type assertion
+// ([Snapshotter], [ColdMigrator], [LiveMigrator], [Rescuer],
+// [ConsoleProvider], [VolumeAttacher], [InterfaceAttacher], [Recoverer],
+// [EventSource]), and a driver declares what it offers in its
+// [Capabilities], which also become the host's COMPUTE_* traits. Spawn
+// returns an opaque, versioned [Handle] that the agent stores and hands
+// back after a restart. Drivers never retry: they classify their errors
+// (see [Classify]) and return [ErrTransient] only when the hypervisor did
+// nothing. Package compute/computetest is the conformance suite every
+// driver passes; drivers/fake is the reference implementation.
+//
 // # Errors
 //
 // Errors are values with meaning: every error novakit returns for a
