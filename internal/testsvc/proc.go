@@ -163,6 +163,9 @@ func (p *proc) release() {
 	}
 	// Members of the group other than the leader may still exist (they keep the group id reserved).
 	p.killGroup()
+	// SIGKILL is asynchronous: wait until no member of the group is left running, so that a
+	// caller of Kill or Stop sees the server gone when it returns.
+	waitGroupGone(p.pid(), 10*time.Second)
 	if p.guard != nil {
 		_ = p.guard.Process.Kill()
 		_ = p.guard.Wait()
@@ -256,4 +259,38 @@ func (m logMark) tail(files []string, n int) string {
 		fmt.Fprintf(&sb, "\n--- last lines of %s ---\n%s", f, t)
 	}
 	return sb.String()
+}
+
+// waitGroupGone polls /proc until no live (non-zombie) process is in the process group pgid, or d
+// has passed.
+func waitGroupGone(pgid int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for groupAlive(pgid) && time.Now().Before(deadline) {
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// groupAlive reports whether a process other than a zombie is in the process group pgid.
+func groupAlive(pgid int) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		st := string(b)
+		f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:])
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if g, _ := strconv.Atoi(f[2]); g == pgid {
+			return true
+		}
+	}
+	return false
 }

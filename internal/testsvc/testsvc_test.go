@@ -49,28 +49,7 @@ func requireBinaries(t *testing.T, kind string) {
 }
 
 // groupGone reports whether no live (non-zombie) process remains in process group pgid.
-func groupGone(pgid int) bool {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 3 || f[0] == "Z" {
-			continue
-		}
-		if g, _ := strconv.Atoi(f[2]); g == pgid {
-			return false
-		}
-	}
-	return true
-}
+func groupGone(pgid int) bool { return !groupAlive(pgid) }
 
 // processesMentioning lists live processes whose command line contains s.
 func processesMentioning(s string) []string {
