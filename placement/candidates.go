@@ -13,8 +13,8 @@ import (
 type CandidateResult struct {
 	AllocationRequests []AllocationRequest
 	// ProviderSummaries covers every provider of every tree that some
-	// allocation request touches (all inventories, as from 1.27), sorted by
-	// uuid.
+	// allocation request touches (all inventories, as from 1.27), tree by
+	// tree in no defined order (the REST layer renders a JSON object).
 	ProviderSummaries []ProviderSummary
 	// Truncated reports that generation stopped at the limit or at the
 	// Index's MaxCandidates: more candidates may exist.
@@ -203,6 +203,13 @@ type engine struct {
 	seen      map[string]struct{}
 	rootSeen  []bool
 	roots     []int32 // roots of the trees the emitted candidates touch
+
+	// scratch buffers, reused across anchors
+	treeBuf  []int32
+	perBuf   [][]int32
+	idxBuf   []int
+	accBuf   []accEntry
+	levelBuf [][]option
 }
 
 // prepare validates req against snapshot s; a nil engine means "no
@@ -375,10 +382,17 @@ type anchorIter struct {
 	marks  []int // len(acc) before each level
 	gran   []int32
 	gmarks []int
+
+	// inline storage for the common small cases (one allocation per tree)
+	levelsArr [4][]option
+	intsArr   [12]int
+	accArr    [6]accEntry
+	granArr   [4]int32
 }
 
-func (e *engine) treeOf(root int32) []int32 {
-	out := []int32{root}
+// treeOf appends root and its descendants to buf[:0].
+func (e *engine) treeOf(root int32, buf []int32) []int32 {
+	out := append(buf[:0], root)
 	for i := 0; i < len(out); i++ {
 		out = append(out, e.s.get(out[i]).children...)
 	}
@@ -390,13 +404,15 @@ func (e *engine) build(r int32) *anchorIter {
 	if rn == nil || rn.parent >= 0 || !e.rootOK(rn) {
 		return nil
 	}
-	tree := e.treeOf(r)
+	e.treeBuf = e.treeOf(r, e.treeBuf)
+	tree := e.treeBuf
 	var shared []int32
 	if e.share != nil {
 		shared = e.share.byRoot[r]
 	}
-	it := &anchorIter{root: r, levels: make([][]option, len(e.groups))}
-	for gi, g := range e.groups {
+	L := len(e.groups)
+	levels := e.levelBuf[:0]
+	for _, g := range e.groups {
 		var opts []option
 		if g.granular {
 			opts = e.granularOptions(g, r, tree, shared)
@@ -404,35 +420,64 @@ func (e *engine) build(r int32) *anchorIter {
 			opts = e.unsuffixedOptions(g, r, tree, shared)
 		}
 		if len(opts) == 0 {
+			e.levelBuf = levels
 			return nil
 		}
 		if len(opts) > 1 {
 			e.rng.Shuffle(len(opts), func(i, j int) { opts[i], opts[j] = opts[j], opts[i] })
 		}
-		it.levels[gi] = opts
+		levels = append(levels, opts)
 	}
-	it.pos = make([]int, len(e.groups))
+	e.levelBuf = levels
+	nres := 0
+	for _, g := range e.groups {
+		nres += len(g.res)
+	}
+	it := &anchorIter{root: r}
+	var ints []int
+	if 3*L <= len(it.intsArr) {
+		ints = it.intsArr[:3*L]
+		it.levels = append(it.levelsArr[:0], levels...)
+		it.gran = it.granArr[:0]
+	} else {
+		ints = make([]int, 3*L)
+		it.levels = slices.Clone(levels)
+		it.gran = make([]int32, 0, L)
+	}
+	if nres <= len(it.accArr) {
+		it.acc = it.accArr[:0]
+	} else {
+		it.acc = make([]accEntry, 0, nres)
+	}
+	it.pos, it.marks, it.gmarks = ints[:L:L], ints[L:2*L:2*L], ints[2*L:]
 	for i := range it.pos {
 		it.pos[i] = -1
 	}
-	it.marks = make([]int, len(e.groups))
-	it.gmarks = make([]int, len(e.groups))
 	return it
 }
 
 func (e *engine) granularOptions(g *pgroup, r int32, tree, shared []int32) []option {
 	var opts []option
+	var backing []int32
+	add := func(p int32) {
+		if backing == nil {
+			backing = make([]int32, 0, len(tree)+len(shared))
+			opts = make([]option, 0, len(tree)+len(shared))
+		}
+		backing = append(backing, p)
+		opts = append(opts, option(backing[len(backing)-1:len(backing):len(backing)]))
+	}
 	if g.inTree < 0 || g.inTree == r {
 		for _, p := range tree {
 			if g.providerMatches(e.s.get(p)) {
-				opts = append(opts, option{p})
+				add(p)
 			}
 		}
 	}
 	for _, p := range shared {
 		n := e.s.get(p)
 		if (g.inTree < 0 || n.root == g.inTree) && g.providerMatches(n) {
-			opts = append(opts, option{p})
+			add(p)
 		}
 	}
 	return opts
@@ -444,17 +489,22 @@ func (e *engine) granularOptions(g *pgroup, r int32, tree, shared []int32) []opt
 func (e *engine) unsuffixedOptions(g *pgroup, r int32, tree, shared []int32) []option {
 	rn := e.s.get(r)
 	rootIn := len(g.memberOf) == 0 || inAggs(rn, g.memberOf)
-	rootBad := len(g.forbAggs) > 0 && inAnyAgg(rn, g.forbAggs)
-	if rootBad {
+	if len(g.forbAggs) > 0 && inAnyAgg(rn, g.forbAggs) {
 		return nil
 	}
-	per := make([][]int32, len(g.res))
+	k := len(g.res)
+	for len(e.perBuf) < k {
+		e.perBuf = append(e.perBuf, nil)
+	}
+	per := e.perBuf[:k]
+	total := 1
 	for i, ra := range g.res {
-		var l []int32
+		l := per[i][:0]
 		if g.inTree < 0 || g.inTree == r {
 			for _, p := range tree {
 				n := e.s.get(p)
-				if fits(n, ra.rc, ra.amt) && (rootIn || inAggs(n, g.memberOf)) && !inAnyAgg(n, g.forbAggs) {
+				if fits(n, ra.rc, ra.amt) && (rootIn || inAggs(n, g.memberOf)) && !inAnyAgg(n, g.forbAggs) &&
+					noForbidden(n, g.forb) {
 					l = append(l, p)
 				}
 			}
@@ -462,37 +512,49 @@ func (e *engine) unsuffixedOptions(g *pgroup, r int32, tree, shared []int32) []o
 		if g.inTree < 0 {
 			for _, p := range shared {
 				n := e.s.get(p)
-				if fits(n, ra.rc, ra.amt) && inAggs(n, g.memberOf) && !inAnyAgg(n, g.forbAggs) {
+				if fits(n, ra.rc, ra.amt) && inAggs(n, g.memberOf) && !inAnyAgg(n, g.forbAggs) && noForbidden(n, g.forb) {
 					l = append(l, p)
 				}
 			}
 		}
+		per[i] = l
 		if len(l) == 0 {
 			return nil
 		}
-		per[i] = l
+		total *= len(l)
 	}
-	// Product over classes, keeping assignments whose providers have no
-	// forbidden trait and collectively have every required one.
-	var opts []option
-	cur := make([]int32, len(per))
-	var rec func(i int)
-	rec = func(i int) {
-		if i == len(per) {
-			if e.collectiveTraits(g, cur) {
-				opts = append(opts, slices.Clone(option(cur)))
-			}
-			return
+	// Product over classes (odometer), keeping assignments whose providers
+	// collectively have every required trait.
+	backing := make([]int32, 0, total*k)
+	opts := make([]option, 0, total)
+	idx := e.idxBuf[:0]
+	for range k {
+		idx = append(idx, 0)
+	}
+	e.idxBuf = idx
+	for {
+		start := len(backing)
+		for i := range k {
+			backing = append(backing, per[i][idx[i]])
 		}
-		for _, p := range per[i] {
-			if len(g.forb) > 0 && !noForbidden(e.s.get(p), g.forb) {
-				continue
+		o := option(backing[start:len(backing):len(backing)])
+		if len(g.req) == 0 || e.collectiveTraits(g, o) {
+			opts = append(opts, o)
+		} else {
+			backing = backing[:start]
+		}
+		j := 0
+		for ; j < k; j++ {
+			idx[j]++
+			if idx[j] < len(per[j]) {
+				break
 			}
-			cur[i] = p
-			rec(i + 1)
+			idx[j] = 0
+		}
+		if j == k {
+			break
 		}
 	}
-	rec(0)
 	return opts
 }
 
@@ -802,13 +864,13 @@ func itoa(n int64) string {
 
 func (e *engine) render(it *anchorIter) AllocationRequest {
 	s := e.s
-	acc := slices.Clone(it.acc)
-	sort.Slice(acc, func(i, j int) bool {
-		ui, uj := s.get(acc[i].prov).uuid, s.get(acc[j].prov).uuid
-		if ui != uj {
-			return ui < uj
+	acc := append(e.accBuf[:0], it.acc...)
+	e.accBuf = acc
+	slices.SortFunc(acc, func(a, b accEntry) int {
+		if a.prov != b.prov {
+			return strings.Compare(s.get(a.prov).uuid, s.get(b.prov).uuid)
 		}
-		return s.rcNames[acc[i].rc] < s.rcNames[acc[j].rc]
+		return strings.Compare(s.rcNames[a.rc], s.rcNames[b.rc])
 	})
 	amounts := make([]ResourceAmount, len(acc))
 	nprov := 0
@@ -826,15 +888,20 @@ func (e *engine) render(it *anchorIter) AllocationRequest {
 			start = i
 		}
 	}
+	nmapped := 0
+	for gi := range e.groups {
+		nmapped += len(e.mappedProviders(it, gi))
+	}
+	names := make([]string, 0, nmapped)
 	maps := make([]Mapping, len(e.groups))
 	for gi, g := range e.groups {
-		ps := e.mappedProviders(it, gi)
-		us := make([]string, 0, len(ps))
-		for _, p := range ps {
-			us = append(us, s.get(p).uuid)
+		first := len(names)
+		for _, p := range e.mappedProviders(it, gi) {
+			names = append(names, s.get(p).uuid)
 		}
+		us := names[first:len(names):len(names)]
 		if len(us) > 1 {
-			sort.Strings(us)
+			slices.Sort(us)
 			us = slices.Compact(us)
 		}
 		maps[gi] = Mapping{Suffix: g.suffix, Providers: us}
@@ -851,7 +918,8 @@ func (e *engine) result() *CandidateResult {
 	var ids []int32
 	nres := 0
 	for _, r := range e.roots {
-		for _, p := range e.treeOf(r) {
+		e.treeBuf = e.treeOf(r, e.treeBuf)
+		for _, p := range e.treeBuf {
 			ids = append(ids, p)
 			nres += len(s.get(p).inv)
 		}
@@ -865,14 +933,13 @@ func (e *engine) result() *CandidateResult {
 			backing = append(backing, SummaryResource{Class: s.rcNames[r.rc], Capacity: r.inv.Capacity(), Used: r.used})
 		}
 		rs := backing[start:len(backing):len(backing)]
-		sort.Slice(rs, func(a, b int) bool { return rs[a].Class < rs[b].Class })
+		slices.SortFunc(rs, func(a, b SummaryResource) int { return strings.Compare(a.Class, b.Class) })
 		ps := ProviderSummary{UUID: n.uuid, RootUUID: s.get(n.root).uuid, Resources: rs, Traits: n.traits}
 		if n.parent >= 0 {
 			ps.ParentUUID = s.get(n.parent).uuid
 		}
 		sums[i] = ps
 	}
-	sort.Slice(sums, func(a, b int) bool { return sums[a].UUID < sums[b].UUID })
 	res.ProviderSummaries = sums
 	return res
 }
