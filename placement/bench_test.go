@@ -41,7 +41,7 @@ func flatCloud(tb testing.TB, n int) *Index {
 func benchCandidates(b *testing.B, ix *Index, query string, wantMin int) {
 	ctx := context.Background()
 	q, _ := url.ParseQuery(query)
-	req, err := ParseCandidateQuery(q, MaxVersion)
+	req, err := ParseCandidateQuery(q, MaxVersion())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -42,8 +42,15 @@
 // of the named groups to be an ancestor of (or equal to) all the others;
 // root_required constrains R; in_tree restricts a group to one tree. Below
 // 1.29 ([CandidateRequest.ExcludeNested]) candidates using two providers of a
-// tree are dropped. Where Placement differs from this on purpose it is noted
-// on the method.
+// tree are dropped.
+//
+// Deliberate differences from Placement, each small: in_tree{S} also
+// restricts a resourceless suffixed group (Placement ignores it there);
+// candidates come in a seeded order and, with a limit, are the first ones the
+// breadth-first search finds rather than a random sample of a full
+// enumeration (always a subset of the full answer, of size min(limit, all));
+// provider summaries are in no defined order. The parser's differences are
+// listed on [ParseCandidateQuery].
 //
 // # Bounded work
 //

@@ -112,6 +112,8 @@ type ProviderUpdate struct {
 // consumer, as in the body of PUT /allocations/{consumer} or one entry of
 // POST /allocations.
 type ConsumerAllocations struct {
+	// Project and User are required; the REST layer substitutes
+	// IncompleteConsumerID for requests older than 1.8.
 	Project      string
 	User         string
 	ConsumerType string // "" = ConsumerTypeUnknown for a new consumer, unchanged for an existing one

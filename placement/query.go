@@ -66,16 +66,6 @@ type CandidateRequest struct {
 	Seed uint64
 }
 
-// group returns the group with the given suffix, or nil.
-func (r *CandidateRequest) group(suffix string) *RequestGroup {
-	for i := range r.Groups {
-		if r.Groups[i].Suffix == suffix {
-			return &r.Groups[i]
-		}
-	}
-	return nil
-}
-
 type qkey struct {
 	prefix string // resources, required, member_of, in_tree
 	suffix string
@@ -153,9 +143,15 @@ func keyAllowed(k qkey, v Version) bool {
 // (placement.query.duplicate_key, .bad_value, .missing_value, or
 // placement.undefined_code where Placement sets none). It never panics and is
 // safe for concurrent use.
+//
+// Deliberate differences from Placement: a repeated resources{S},
+// in_tree{S}, limit or group_policy is placement.query.duplicate_key (Placement
+// silently keeps one of the values; only root_required is refused there), and
+// resource class and trait names are checked for syntax here (standard or
+// CUSTOM_[A-Z0-9_]+, placement.query.bad_value) rather than only by lookup.
 func ParseCandidateQuery(q url.Values, v Version) (*CandidateRequest, error) {
 	if !v.AtLeast(10) || !v.Supported() {
-		return nil, invalid("version", "GET /allocation_candidates needs microversion 1.10 to %s, got %s", MaxVersion, v)
+		return nil, invalid("version", "GET /allocation_candidates needs microversion 1.10 to %s, got %s", MaxVersion(), v)
 	}
 	req := &CandidateRequest{ExcludeNested: !v.AtLeast(29)}
 	groups := map[string]*RequestGroup{}

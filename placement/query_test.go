@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseVersion(t *testing.T) {
-	for s, want := range map[string]Version{"1.0": {1, 0}, "1.39": {1, 39}, "latest": MaxVersion, " 1.2 ": {1, 2}} {
+	for s, want := range map[string]Version{"1.0": {1, 0}, "1.39": {1, 39}, "latest": MaxVersion(), " 1.2 ": {1, 2}} {
 		if v, err := ParseVersion(s); err != nil || v != want {
 			t.Errorf("%q: %v %v", s, v, err)
 		}

@@ -13,12 +13,11 @@ type Version struct {
 	Major, Minor int
 }
 
-var (
-	// MinVersion is the oldest microversion this package implements.
-	MinVersion = Version{1, 0}
-	// MaxVersion is the newest microversion this package implements.
-	MaxVersion = Version{1, 39}
-)
+// MinVersion returns the oldest microversion this package implements, 1.0.
+func MinVersion() Version { return Version{1, 0} }
+
+// MaxVersion returns the newest microversion this package implements, 1.39.
+func MaxVersion() Version { return Version{1, 39} }
 
 // ParseVersion parses "X.Y" (decimal, no sign, no leading '+') or "latest"
 // (MaxVersion). It does not check the version is supported; see
@@ -26,7 +25,7 @@ var (
 func ParseVersion(s string) (Version, error) {
 	s = strings.TrimSpace(s)
 	if s == "latest" {
-		return MaxVersion, nil
+		return MaxVersion(), nil
 	}
 	maj, min, ok := strings.Cut(s, ".")
 	if !ok || !digits(maj) || !digits(min) {
@@ -77,5 +76,5 @@ func (v Version) AtLeast(minor int) bool { return v.Compare(Version{1, minor}) >
 
 // Supported reports whether MinVersion ≤ v ≤ MaxVersion.
 func (v Version) Supported() bool {
-	return v.Compare(MinVersion) >= 0 && v.Compare(MaxVersion) <= 0
+	return v.Compare(MinVersion()) >= 0 && v.Compare(MaxVersion()) <= 0
 }
