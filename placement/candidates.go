@@ -200,6 +200,7 @@ type engine struct {
 
 	out       []AllocationRequest
 	truncated bool
+	visited   int // partial combinations tried (for tests of bounded work)
 	seen      map[string]struct{}
 	rootSeen  []bool
 	roots     []int32 // roots of the trees the emitted candidates touch
@@ -590,6 +591,7 @@ func (e *engine) collectiveTraits(g *pgroup, provs []int32) bool {
 // apply adds group level gi's option to the consolidated amounts; on failure
 // it leaves the state unchanged.
 func (e *engine) apply(it *anchorIter, gi int, o option) bool {
+	e.visited++
 	g := e.groups[gi]
 	it.marks[gi] = len(it.acc)
 	it.gmarks[gi] = len(it.gran)
