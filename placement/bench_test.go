@@ -180,3 +180,30 @@ func BenchmarkMemoryPerProvider(b *testing.B) {
 		runtime.KeepAlive(ix)
 	}
 }
+
+// BenchmarkCandidatesFlat1000WhileClaiming runs the flat-1000 query while
+// another goroutine claims and releases as fast as it can: searches work on
+// snapshots, so neither side waits for the other.
+func BenchmarkCandidatesFlat1000WhileClaiming(b *testing.B) {
+	ix := flatCloud(b, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		n := 0
+		for ctx.Err() == nil {
+			c := uid(fmt.Sprint("churn", n%64))
+			host := uid(fmt.Sprint("cn", n%1000))
+			if err := ix.SetAllocations(ctx, map[string]ConsumerAllocations{c: {Project: "p", User: "u", SkipGenerationCheck: true,
+				Allocations: map[string]map[string]int64{host: {"VCPU": 1}}}}); err == nil {
+				n++
+			} else {
+				_ = ix.DeleteAllocations(ctx, c)
+			}
+		}
+		done <- n
+	}()
+	t0 := time.Now()
+	benchCandidates(b, ix, novaQuery, 500)
+	cancel()
+	b.ReportMetric(float64(<-done)/time.Since(t0).Seconds(), "concurrent-writes/s")
+}
