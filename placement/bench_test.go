@@ -71,6 +71,15 @@ func benchCandidates(b *testing.B, ix *Index, query string, wantMin int) {
 
 const novaQuery = "resources=VCPU:2,MEMORY_MB:4096,DISK_GB:40&limit=1000"
 
+func BenchmarkCandidatesFlat100(b *testing.B) {
+	benchCandidates(b, flatCloud(b, 100), novaQuery, 50)
+}
+
+// Without a limit every fitting host is a candidate.
+func BenchmarkCandidatesFlat10000NoLimit(b *testing.B) {
+	benchCandidates(b, flatCloud(b, 10000), "resources=VCPU:2,MEMORY_MB:4096,DISK_GB:40", 5000)
+}
+
 func BenchmarkCandidatesFlat1000(b *testing.B) {
 	benchCandidates(b, flatCloud(b, 1000), novaQuery, 500)
 }

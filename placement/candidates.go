@@ -250,8 +250,8 @@ func (ix *Index) prepare(s *snapshot, req *CandidateRequest) (*engine, error) {
 		} else if rg.Suffix == "" {
 			return nil, invalid("resources", "the unsuffixed request group needs resources")
 		}
-		g := &pgroup{suffix: rg.Suffix, granular: rg.Suffix != "", res: res, memberOf: rg.MemberOf,
-			forbAggs: rg.ForbiddenAggregates, inTree: -1}
+		g := &pgroup{suffix: rg.Suffix, granular: rg.Suffix != "", res: res, memberOf: normAggSets(rg.MemberOf),
+			forbAggs: normAggs(rg.ForbiddenAggregates), inTree: -1}
 		for _, any := range rg.RequiredTraits {
 			if len(any) == 0 {
 				return nil, invalid("required"+rg.Suffix, "empty any-of trait set")
@@ -349,6 +349,29 @@ func (ix *Index) prepare(s *snapshot, req *CandidateRequest) (*engine, error) {
 		}
 	}
 	return e, nil
+}
+
+// normAggs returns aggregate uuids in the form SetAggregates stores them.
+func normAggs(as []string) []string {
+	if len(as) == 0 {
+		return nil
+	}
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = normUUID(a)
+	}
+	return out
+}
+
+func normAggSets(sets [][]string) [][]string {
+	if len(sets) == 0 {
+		return nil
+	}
+	out := make([][]string, len(sets))
+	for i, set := range sets {
+		out[i] = normAggs(set)
+	}
+	return out
 }
 
 func (e *engine) rootOK(n *node) bool {

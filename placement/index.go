@@ -629,7 +629,7 @@ func (ix *Index) Providers(ctx context.Context, f ProviderFilter) ([]ResourcePro
 	if err != nil {
 		return nil, err
 	}
-	g := &pgroup{req: f.RequiredTraits, forb: f.ForbiddenTraits, memberOf: f.MemberOf, forbAggs: f.ForbiddenAggregates, res: res, granular: true}
+	g := &pgroup{req: f.RequiredTraits, forb: f.ForbiddenTraits, memberOf: normAggSets(f.MemberOf), forbAggs: normAggs(f.ForbiddenAggregates), res: res, granular: true}
 	var out []ResourceProvider
 	for _, ch := range s.chunks {
 		for _, n := range ch {

@@ -3,6 +3,7 @@ package placement
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -109,5 +110,21 @@ func TestInventoryValidate(t *testing.T) {
 	}
 	if !ok.Fits(3, 1) || ok.Fits(4, 1) {
 		t.Error("Fits")
+	}
+}
+
+func TestAggregateUUIDForms(t *testing.T) {
+	f := newFixture(t)
+	f.rp("cn", "", invs("VCPU", 1))
+	agg := uid("agg:x")
+	p, _ := f.ix.Provider(f.ctx, uid("cn"))
+	upper := strings.ToUpper(strings.ReplaceAll(agg, "-", ""))
+	if _, err := f.ix.SetAggregates(f.ctx, uid("cn"), p.Generation, []string{upper}); err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "member_of in another spelling", f.candidates("resources=VCPU:1&member_of="+strings.ToUpper(agg), v139), "cn:VCPU=1|=cn")
+	list, _ := f.ix.Providers(f.ctx, ProviderFilter{MemberOf: [][]string{{agg}}})
+	if len(list) != 1 {
+		t.Errorf("providers by aggregate: %v", list)
 	}
 }
