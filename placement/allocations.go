@@ -41,10 +41,15 @@ func (ix *Index) Reshape(ctx context.Context, invs map[string]InventoryUpdate, a
 		return err
 	}
 	consumers := make([]string, 0, len(allocs))
+	norm := make(map[string]bool, len(allocs))
 	for c, ca := range allocs {
 		if err := validateConsumerAllocations(c, ca); err != nil {
 			return err
 		}
+		if norm[normUUID(c)] {
+			return invalid("consumer_uuid", "consumer %s given twice", c)
+		}
+		norm[normUUID(c)] = true
 		consumers = append(consumers, c)
 	}
 	sort.Strings(consumers)
@@ -96,6 +101,11 @@ func (ix *Index) Reshape(ctx context.Context, invs map[string]InventoryUpdate, a
 				rc, ok := t.s.rcIDs[class]
 				if !ok {
 					return invalid("allocations", "unknown resource class %q in allocation for consumer %s", class, c)
+				}
+				for _, r := range p.rows {
+					if r.prov == n.id && r.rc == rc {
+						return invalid("allocations", "provider %s given twice for consumer %s", pu, c)
+					}
 				}
 				p.rows = append(p.rows, allocRow{prov: n.id, rc: rc, used: ca.Allocations[pu][class]})
 			}

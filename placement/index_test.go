@@ -3,6 +3,7 @@ package placement
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -390,5 +391,16 @@ func checkFits(t *testing.T, res *CandidateResult) {
 				}
 			}
 		}
+	}
+}
+
+func TestSameConsumerTwiceInOneWrite(t *testing.T) {
+	f := newFixture(t)
+	f.rp("cn", "", invs("VCPU", 4))
+	c := uid("c")
+	err := f.ix.SetAllocations(f.ctx, map[string]ConsumerAllocations{
+		c: alloc("p", nil, "cn", "VCPU", 1), strings.ToUpper(c): alloc("p", nil, "cn", "VCPU", 1)})
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("same consumer in two spellings: %v", err)
 	}
 }
