@@ -286,7 +286,7 @@ func openServer(ctx context.Context, d Dialect, rawURL string, o Options) (*Stor
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: cannot reach %s: %w: %w", red, compute.ErrUnavailable, err)
+		return nil, fmt.Errorf("store: cannot reach %s: %w: %w", red, compute.ErrUnavailable, oneLine(err))
 	}
 	var (
 		drv    dialect.Driver = entsql.OpenDB(edl, db)
@@ -364,4 +364,24 @@ func norm(t time.Time) time.Time {
 		return t
 	}
 	return t.UTC().Truncate(time.Microsecond)
+}
+
+// lineError keeps an error's chain but shows its message on one line
+// (pgx lists every address it tried on its own line), so daemons can
+// print a one-line reason.
+type lineError struct {
+	msg string
+	err error
+}
+
+func (e *lineError) Error() string { return e.msg }
+func (e *lineError) Unwrap() error { return e.err }
+
+func oneLine(err error) error {
+	msg := err.Error()
+	if !strings.ContainsAny(msg, "\n\t") {
+		return err
+	}
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
+	return &lineError{msg: msg, err: err}
 }
