@@ -3,9 +3,12 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/novakit/novakit/placement"
 )
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func init() {
 	addRoute("/allocation_candidates", map[string]endpoint{
@@ -23,7 +26,14 @@ func listCandidates(rq *request) error {
 	if err != nil {
 		return err
 	}
-	b := renderCandidates(make([]byte, 0, 4096), req, res, rq.v)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	need := 64 + 160*len(res.AllocationRequests) + 256*len(res.ProviderSummaries)
+	if cap(*bp) < need {
+		*bp = make([]byte, 0, need)
+	}
+	b := renderCandidates((*bp)[:0], req, res, rq.v)
+	*bp = b
 	h := rq.w.Header()
 	if rq.v.AtLeast(15) {
 		h.Set("Last-Modified", rq.s.now().UTC().Format(http.TimeFormat))
@@ -43,6 +53,17 @@ func listCandidates(rq *request) error {
 func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' || c < 0x20 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {

@@ -204,8 +204,8 @@ func TestInventories(t *testing.T) {
 // alloc is a 1.39 PUT /allocations body on one provider.
 func alloc(rp string, gen any, class string, n int) map[string]any {
 	return map[string]any{
-		"allocations":         map[string]any{rp: map[string]any{"resources": map[string]any{class: n}}},
-		"project_id":          "p", "user_id": "u",
+		"allocations": map[string]any{rp: map[string]any{"resources": map[string]any{class: n}}},
+		"project_id":  "p", "user_id": "u",
 		"consumer_generation": gen, "consumer_type": "INSTANCE",
 	}
 }
