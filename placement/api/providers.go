@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,6 +133,30 @@ func listProviders(rq *request) error {
 		}
 		if !v.AtLeast(22) && len(f.ForbiddenTraits) > 0 {
 			return &httpError{status: 400, code: placement.CodeQueryBadValue, detail: "Invalid query string parameters: forbidden traits need microversion 1.22"}
+		}
+	}
+	if len(f.RequiredTraits) > 0 || len(f.ForbiddenTraits) > 0 {
+		// Placement refuses traits that do not exist.
+		names, err := rq.s.idx.TraitNames(rq.ctx)
+		if err != nil {
+			return err
+		}
+		var missing []string
+		check := func(t string) {
+			if _, ok := slices.BinarySearch(names, t); !ok {
+				missing = append(missing, t)
+			}
+		}
+		for _, any := range f.RequiredTraits {
+			for _, t := range any {
+				check(t)
+			}
+		}
+		for _, t := range f.ForbiddenTraits {
+			check(t)
+		}
+		if len(missing) > 0 {
+			return badRequest("No such trait(s): %s", strings.Join(missing, ", "))
 		}
 	}
 	rps, err := rq.s.idx.Providers(rq.ctx, f)

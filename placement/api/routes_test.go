@@ -117,6 +117,7 @@ func TestProviders(t *testing.T) {
 		{"list required", "GET", "/resource_providers?required=HW_CPU_X86_AVX2", "1.18", nil, 200, "", count("resource_providers", 0)},
 		{"list forbidden", "GET", "/resource_providers?required=!HW_CPU_X86_AVX2", "1.22", nil, 200, "", count("resource_providers", 2)},
 		{"list forbidden 1.21", "GET", "/resource_providers?required=!HW_CPU_X86_AVX2", "1.21", nil, 400, "", nil},
+		{"list required unknown", "GET", "/resource_providers?required=CUSTOM_NOPE", "1.18", nil, 400, "", detailHas("CUSTOM_NOPE")},
 		{"list required bad", "GET", "/resource_providers?required=lower", "1.39", nil, 400, "", nil},
 		{"update", "PUT", rpPath, "1.39", map[string]any{"name": "renamed"}, 200, "", func(t *testing.T, r resp) {
 			if r.body["name"] != "renamed" {
