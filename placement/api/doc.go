@@ -38,7 +38,15 @@
 // Placement API reference. Routes that exist only from some microversion are
 // 404 below it; a known path with an unsupported method is 405 with Allow.
 //
+// # CORS
+//
+// Options.CORS mirrors oslo.middleware's cors filter as Placement configures
+// it: preflight OPTIONS requests from allowed origins are answered before
+// authentication, and actual requests get Access-Control-Allow-Origin and
+// the exposed headers (X-Auth-Token, X-Openstack-Request-Id,
+// OpenStack-API-Version).
+//
 // Differences from Placement: PUT /resource_classes/{name} before 1.7
-// (rename) is refused with 400; the secure-RBAC policy defaults and CORS
-// are not implemented yet.
+// (rename) is refused with 400; the secure-RBAC policy defaults are not
+// provided yet (override rules through Options.Policy).
 package api

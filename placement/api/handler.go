@@ -41,6 +41,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Now is the clock for last-modified headers (nil: time.Now).
 	Now func() time.Time
+	// CORS enables cross-origin requests (nil: off, as Placement without
+	// [cors] allowed_origin).
+	CORS *CORS
 }
 
 // server is the http.Handler New returns.
@@ -50,12 +53,13 @@ type server struct {
 	policy  map[string]Rule
 	maxBody int64
 	now     func() time.Time
+	cors    *CORS
 }
 
 // New returns the OpenStack Placement REST API (microversions 1.0–1.39) over
 // idx. It is safe for concurrent use; all state lives in idx.
 func New(idx *placement.Index, opts Options) http.Handler {
-	s := &server{idx: idx, auth: opts.Authenticator, maxBody: opts.MaxBodyBytes, now: opts.Now, policy: DefaultPolicy()}
+	s := &server{idx: idx, auth: opts.Authenticator, maxBody: opts.MaxBodyBytes, now: opts.Now, policy: DefaultPolicy(), cors: opts.CORS.withDefaults()}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
@@ -104,6 +108,9 @@ func badRequest(format string, args ...any) *httpError {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq := &request{s: s, w: w, r: r, ctx: r.Context(), id: "req-" + uuid.NewString()}
 	w.Header().Set(HeaderRequestID, rq.id)
+	if s.cors != nil && s.cors.handle(w, r) {
+		return
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
