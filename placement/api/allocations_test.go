@@ -222,3 +222,37 @@ func TestCandidates(t *testing.T) {
 		{"over capacity", "GET", "/allocation_candidates?resources=VCPU:9", "1.39", nil, 200, "", count("allocation_requests", 0)},
 	})
 }
+
+// TestNoPartialWrite: a multi-consumer POST /allocations or a reshape that
+// fails on its last part changes nothing.
+func TestNoPartialWrite(t *testing.T) {
+	c := newClient(t)
+	c.compute(rp1, "a", 4)
+	body := map[string]any{
+		con1: map[string]any{"allocations": map[string]any{rp1: map[string]any{"resources": map[string]any{"VCPU": 2}}}, "project_id": "p", "user_id": "u", "consumer_generation": nil, "consumer_type": "INSTANCE"},
+		con2: map[string]any{"allocations": map[string]any{rp1: map[string]any{"resources": map[string]any{"VCPU": 3}}}, "project_id": "p", "user_id": "u", "consumer_generation": nil, "consumer_type": "INSTANCE"},
+	}
+	c.must(409, "POST", "/allocations", "1.39", body)
+	body[con2].(map[string]any)["allocations"] = map[string]any{rp1: map[string]any{"resources": map[string]any{"VCPU": 1 << 40}}}
+	c.must(400, "POST", "/allocations", "1.39", body)
+	r := c.must(200, "GET", "/resource_providers/"+rp1+"/usages", "1.39", nil)
+	if r.body["usages"].(map[string]any)["VCPU"] != float64(0) {
+		t.Fatalf("partial write: %s", r.raw)
+	}
+	r = c.must(200, "GET", "/resource_providers/"+rp1, "1.39", nil)
+	if r.body["generation"] != float64(1) {
+		t.Fatalf("generation moved: %s", r.raw)
+	}
+	c.must(400, "POST", "/reshaper", "1.39", map[string]any{
+		"inventories": map[string]any{rp1: map[string]any{"resource_provider_generation": 1, "inventories": map[string]any{"VCPU": map[string]any{"total": 1}}}},
+		"allocations": map[string]any{con1: map[string]any{"allocations": map[string]any{rp1: map[string]any{"resources": map[string]any{"VCPU": 2}}}, "project_id": "p", "user_id": "u", "consumer_generation": nil}},
+	})
+	c.must(409, "POST", "/reshaper", "1.39", map[string]any{
+		"inventories": map[string]any{rp1: map[string]any{"resource_provider_generation": 1, "inventories": map[string]any{"VCPU": map[string]any{"total": 1}}}},
+		"allocations": map[string]any{con1: map[string]any{"allocations": map[string]any{rp1: map[string]any{"resources": map[string]any{"VCPU": 2}}}, "project_id": "p", "user_id": "u", "consumer_generation": nil, "consumer_type": "INSTANCE"}},
+	})
+	r = c.must(200, "GET", "/resource_providers/"+rp1+"/inventories", "1.39", nil)
+	if r.body["resource_provider_generation"] != float64(1) || r.body["inventories"].(map[string]any)["VCPU"].(map[string]any)["total"] != float64(4) {
+		t.Fatalf("reshape partially applied: %s", r.raw)
+	}
+}
