@@ -11,9 +11,9 @@
 set -euo pipefail
 
 # Debian packages the test suite needs: a C toolchain for go test -race (the race detector needs cgo) and
-# the real servers internal/testsvc starts. Later work adds e.g. libvirt-dev pkg-config qemu-system-x86
+# the real servers internal/testsvc starts, and the openstack CLI (with osc-placement) the client tests drive. Later work adds e.g. libvirt-dev pkg-config qemu-system-x86
 # qemu-utils python3-openstackclient here.
-PACKAGES=(gcc libc6-dev postgresql mariadb-server mariadb-client rabbitmq-server)
+PACKAGES=(gcc libc6-dev postgresql mariadb-server mariadb-client rabbitmq-server python3-openstackclient python3-osc-placement)
 
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
