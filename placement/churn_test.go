@@ -29,7 +29,8 @@ func TestCandidatesDuringChurn(t *testing.T) {
 				continue
 			}
 			must := func(err error) {
-				if err != nil {
+				// The queries may finish first and cancel ctx mid-iteration.
+				if err != nil && ctx.Err() == nil {
 					t.Errorf("churn %d: %v", i, err)
 				}
 			}
