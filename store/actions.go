@@ -69,7 +69,7 @@ func (r InstanceActions) Start(ctx context.Context, a *compute.InstanceAction) (
 	if err == nil {
 		return toAction(row), nil
 	}
-	err = r.s.fail(err, "instance action", key)
+	err = r.s.classify(err, "instance action", key)
 	var dup *compute.DuplicateError
 	if !errors.As(err, &dup) {
 		return nil, err
@@ -77,7 +77,7 @@ func (r InstanceActions) Start(ctx context.Context, a *compute.InstanceAction) (
 	row, err = r.s.w.InstanceAction.Query().
 		Where(instanceaction.InstanceUUID(a.InstanceUUID), instanceaction.RequestID(a.RequestID)).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "instance action", key)
+		return nil, r.s.classify(err, "instance action", key)
 	}
 	if row.Action != a.Action {
 		return nil, conflict("instance action", key, "the request already started action %q", row.Action)
@@ -94,10 +94,10 @@ func (r InstanceActions) touch(ctx context.Context, tx *ent.Tx, instanceUUID, re
 	id, err := lockRows(r.s, tx.InstanceAction.Query().
 		Where(instanceaction.InstanceUUID(instanceUUID), instanceaction.RequestID(requestID))).OnlyID(ctx)
 	if err != nil {
-		return 0, r.s.fail(err, "instance action", key)
+		return 0, r.s.classify(err, "instance action", key)
 	}
 	err = tx.InstanceAction.UpdateOneID(id).SetUpdatedAt(at).Exec(ctx)
-	return id, r.s.fail(err, "instance action", key)
+	return id, r.s.classify(err, "instance action", key)
 }
 
 // Finish records that the action's request is done and returns the
@@ -115,16 +115,16 @@ func (r InstanceActions) Finish(ctx context.Context, instanceUUID, requestID, me
 		}
 		up := tx.InstanceAction.Update().Where(instanceaction.ID(id), instanceaction.FinishTimeIsNil()).SetFinishTime(now)
 		if err := up.Exec(ctx); err != nil {
-			return r.s.fail(err, "instance action", key)
+			return r.s.classify(err, "instance action", key)
 		}
 		if message != "" {
 			if err := tx.InstanceAction.UpdateOneID(id).SetMessage(message).Exec(ctx); err != nil {
-				return r.s.fail(err, "instance action", key)
+				return r.s.classify(err, "instance action", key)
 			}
 		}
 		row, err := tx.InstanceAction.Get(ctx, id)
 		if err != nil {
-			return r.s.fail(err, "instance action", key)
+			return r.s.classify(err, "instance action", key)
 		}
 		out = toAction(row)
 		return nil
@@ -167,12 +167,12 @@ func (r InstanceActions) StartEvent(ctx context.Context, instanceUUID, requestID
 			out = toActionEvent(running)
 			return nil
 		case !ent.IsNotFound(err):
-			return r.s.fail(err, "instance action event", event)
+			return r.s.classify(err, "instance action event", event)
 		}
 		row, err := tx.InstanceActionEvent.Create().SetActionID(id).SetEvent(event).
 			SetStartTime(start).SetHost(host).Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "instance action event", event)
+			return r.s.classify(err, "instance action event", event)
 		}
 		out = toActionEvent(row)
 		return nil
@@ -205,7 +205,7 @@ func (r InstanceActions) FinishEvent(ctx context.Context, instanceUUID, requestI
 			Where(instanceactionevent.ActionID(id), instanceactionevent.Event(event)).
 			Order(ent.Desc(instanceactionevent.FieldID)).All(ctx)
 		if err != nil {
-			return r.s.fail(err, "instance action event", event)
+			return r.s.classify(err, "instance action event", event)
 		}
 		if len(evs) == 0 {
 			return compute.NotFound("instance action event", event)
@@ -224,11 +224,11 @@ func (r InstanceActions) FinishEvent(ctx context.Context, instanceUUID, requestI
 		ev, err = tx.InstanceActionEvent.UpdateOne(ev).SetFinishTime(now).SetResult(result).
 			SetTraceback(traceback).SetDetails(details).Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "instance action event", event)
+			return r.s.classify(err, "instance action event", event)
 		}
 		if result == compute.EventError {
 			if err := tx.InstanceAction.UpdateOneID(id).SetMessage("Error").Exec(ctx); err != nil {
-				return r.s.fail(err, "instance action", actionKey(instanceUUID, requestID))
+				return r.s.classify(err, "instance action", actionKey(instanceUUID, requestID))
 			}
 		}
 		out = toActionEvent(ev)
@@ -263,7 +263,7 @@ func (r InstanceActions) List(ctx context.Context, instanceUUID string, f Action
 			return nil, &compute.MarkerNotFoundError{Marker: opts.Marker}
 		}
 		if err != nil {
-			return nil, r.s.fail(err, "instance action", opts.Marker)
+			return nil, r.s.classify(err, "instance action", opts.Marker)
 		}
 		keys[0].val, keys[1].val = m.StartTime, m.ID
 		preds = append(preds, afterKeys(keys))
@@ -274,7 +274,7 @@ func (r InstanceActions) List(ctx context.Context, instanceUUID string, f Action
 	}
 	rows, err := q.All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "instance actions", instanceUUID)
+		return nil, r.s.classify(err, "instance actions", instanceUUID)
 	}
 	out := make([]*compute.InstanceAction, len(rows))
 	for i, row := range rows {
@@ -293,7 +293,7 @@ func (r InstanceActions) Get(ctx context.Context, instanceUUID, requestID string
 			q.Order(ent.Desc(instanceactionevent.FieldStartTime), ent.Desc(instanceactionevent.FieldID))
 		}).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "instance action", actionKey(instanceUUID, requestID))
+		return nil, r.s.classify(err, "instance action", actionKey(instanceUUID, requestID))
 	}
 	a := toAction(row)
 	for _, e := range row.Edges.Events {

@@ -82,7 +82,7 @@ func (r Aggregates) Create(ctx context.Context, a *compute.Aggregate) (*compute.
 		}
 		row, err := c.Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "aggregate", a.Name)
+			return r.s.classify(err, "aggregate", a.Name)
 		}
 		for _, h := range a.Hosts {
 			if err := r.addHost(ctx, tx, row, h); err != nil {
@@ -127,7 +127,7 @@ func (r Aggregates) GetByUUID(ctx context.Context, uuid string) (*compute.Aggreg
 func (r Aggregates) load(ctx context.Context, c *ent.Client, key string, where predicate.Aggregate) (*compute.Aggregate, error) {
 	row, err := c.Aggregate.Query().Where(where).WithHosts(orderHosts).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "aggregate", key)
+		return nil, r.s.classify(err, "aggregate", key)
 	}
 	return toAggregate(row), nil
 }
@@ -148,7 +148,7 @@ func (r Aggregates) ListByHost(ctx context.Context, host string) ([]*compute.Agg
 func (r Aggregates) list(ctx context.Context, q *ent.AggregateQuery) ([]*compute.Aggregate, error) {
 	rows, err := q.Order(ent.Asc(aggregate.FieldID)).WithHosts(orderHosts).All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "aggregates", "list")
+		return nil, r.s.classify(err, "aggregates", "list")
 	}
 	out := make([]*compute.Aggregate, len(rows))
 	for i, row := range rows {
@@ -166,7 +166,7 @@ func (r Aggregates) list(ctx context.Context, q *ent.AggregateQuery) ([]*compute
 func (r Aggregates) HostAvailabilityZones(ctx context.Context) (map[string]string, error) {
 	rows, err := r.s.r.Aggregate.Query().Where(aggregate.HasHosts()).WithHosts().All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "aggregates", "availability zones")
+		return nil, r.s.classify(err, "aggregates", "availability zones")
 	}
 	zones := map[string][]string{}
 	for _, a := range rows {
@@ -192,7 +192,7 @@ func (r Aggregates) HostAvailabilityZones(ctx context.Context) (map[string]strin
 func (r Aggregates) lock(ctx context.Context, tx *ent.Tx, id int64) (*ent.Aggregate, error) {
 	row, err := lockRows(r.s, tx.Aggregate.Query().Where(aggregate.ID(int(id)))).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "aggregate", strconv.FormatInt(id, 10))
+		return nil, r.s.classify(err, "aggregate", strconv.FormatInt(id, 10))
 	}
 	return row, nil
 }
@@ -207,7 +207,7 @@ func (r Aggregates) checkZone(ctx context.Context, tx *ent.Tx, a *ent.Aggregate,
 		Where(aggregate.IDNEQ(a.ID), aggregate.HasHostsWith(aggregatehost.HostIn(hosts...))).
 		Order(ent.Asc(aggregate.FieldID)).WithHosts(orderHosts).All(ctx)
 	if err != nil {
-		return r.s.fail(err, "aggregates", "availability zones")
+		return r.s.classify(err, "aggregates", "availability zones")
 	}
 	for _, o := range others {
 		oz := o.Metadata[compute.AggregateAZKey]
@@ -228,7 +228,7 @@ func (r Aggregates) checkZone(ctx context.Context, tx *ent.Tx, a *ent.Aggregate,
 func (r Aggregates) addHost(ctx context.Context, tx *ent.Tx, a *ent.Aggregate, host string) error {
 	n, err := tx.AggregateHost.Query().Where(aggregatehost.AggregateID(a.ID), aggregatehost.Host(host)).Count(ctx)
 	if err != nil {
-		return r.s.fail(err, "aggregate host", host)
+		return r.s.classify(err, "aggregate host", host)
 	}
 	if n > 0 {
 		return &compute.DuplicateError{Kind: "aggregate host", Key: host + " in aggregate " + aggKey(a.ID)}
@@ -237,7 +237,7 @@ func (r Aggregates) addHost(ctx context.Context, tx *ent.Tx, a *ent.Aggregate, h
 		return err
 	}
 	err = tx.AggregateHost.Create().SetAggregateID(a.ID).SetHost(host).Exec(ctx)
-	return r.s.fail(err, "aggregate host", host)
+	return r.s.classify(err, "aggregate host", host)
 }
 
 // Update renames the aggregate or changes its availability zone, in one
@@ -290,7 +290,7 @@ func (r Aggregates) write(ctx context.Context, id int64, fn func(tx *ent.Tx, a *
 			return err
 		}
 		if err := up.Exec(ctx); err != nil {
-			return r.s.fail(err, "aggregate", key)
+			return r.s.classify(err, "aggregate", key)
 		}
 		out, err = r.load(ctx, tx.Client(), key, aggregate.ID(a.ID))
 		return err
@@ -314,7 +314,7 @@ func (r Aggregates) setMetadata(ctx context.Context, tx *ent.Tx, a *ent.Aggregat
 		hosts, err := tx.AggregateHost.Query().Where(aggregatehost.AggregateID(a.ID)).
 			Select(aggregatehost.FieldHost).Strings(ctx)
 		if err != nil {
-			return r.s.fail(err, "aggregate hosts", aggKey(a.ID))
+			return r.s.classify(err, "aggregate hosts", aggKey(a.ID))
 		}
 		if err := r.checkZone(ctx, tx, a, hosts, az); err != nil {
 			return err
@@ -365,7 +365,7 @@ func (r Aggregates) RemoveHost(ctx context.Context, id int64, host string) (*com
 	return r.write(ctx, id, func(tx *ent.Tx, a *ent.Aggregate, _ *ent.AggregateUpdateOne) error {
 		n, err := tx.AggregateHost.Delete().Where(aggregatehost.AggregateID(a.ID), aggregatehost.Host(host)).Exec(ctx)
 		if err != nil {
-			return r.s.fail(err, "aggregate host", host)
+			return r.s.classify(err, "aggregate host", host)
 		}
 		if n == 0 {
 			return compute.NotFound("aggregate host", host+" in aggregate "+aggKey(a.ID))
@@ -390,12 +390,12 @@ func (r Aggregates) Delete(ctx context.Context, id int64) error {
 		}
 		n, err := tx.AggregateHost.Query().Where(aggregatehost.AggregateID(a.ID)).Count(ctx)
 		if err != nil {
-			return r.s.fail(err, "aggregate hosts", aggKey(a.ID))
+			return r.s.classify(err, "aggregate hosts", aggKey(a.ID))
 		}
 		if n > 0 {
 			return conflict("aggregate", aggKey(a.ID), "host aggregate is not empty (%d hosts)", n)
 		}
-		return r.s.fail(tx.Aggregate.DeleteOne(a).Exec(ctx), "aggregate", aggKey(a.ID))
+		return r.s.classify(tx.Aggregate.DeleteOne(a).Exec(ctx), "aggregate", aggKey(a.ID))
 	})
 }
 

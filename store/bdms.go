@@ -84,7 +84,7 @@ func (r BlockDevices) Create(ctx context.Context, b *compute.BlockDeviceMapping)
 	setBDM(c.Mutation(), b)
 	row, err := c.Save(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "block device mapping", id)
+		return nil, r.s.classify(err, "block device mapping", id)
 	}
 	return toBDM(row), nil
 }
@@ -94,7 +94,7 @@ func (r BlockDevices) Create(ctx context.Context, b *compute.BlockDeviceMapping)
 func (r BlockDevices) Get(ctx context.Context, uuid string) (*compute.BlockDeviceMapping, error) {
 	row, err := r.s.r.BlockDeviceMapping.Query().Where(blockdevicemapping.UUID(uuid)).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "block device mapping", uuid)
+		return nil, r.s.classify(err, "block device mapping", uuid)
 	}
 	return toBDM(row), nil
 }
@@ -106,7 +106,7 @@ func (r BlockDevices) ListByInstance(ctx context.Context, instanceUUID string) (
 	rows, err := r.s.r.BlockDeviceMapping.Query().Where(blockdevicemapping.InstanceUUID(instanceUUID)).
 		Order(ent.Asc(blockdevicemapping.FieldID)).All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "block device mappings", instanceUUID)
+		return nil, r.s.classify(err, "block device mappings", instanceUUID)
 	}
 	out := make([]*compute.BlockDeviceMapping, len(rows))
 	for i, row := range rows {
@@ -144,13 +144,13 @@ func (r BlockDevices) Update(ctx context.Context, uuid string, b *compute.BlockD
 	err := r.s.withTx(ctx, func(tx *ent.Tx) error {
 		id, err := tx.BlockDeviceMapping.Query().Where(blockdevicemapping.UUID(uuid)).OnlyID(ctx)
 		if err != nil {
-			return r.s.fail(err, "block device mapping", uuid)
+			return r.s.classify(err, "block device mapping", uuid)
 		}
 		up := tx.BlockDeviceMapping.UpdateOneID(id)
 		setBDM(up.Mutation(), b)
 		row, err := up.Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "block device mapping", uuid)
+			return r.s.classify(err, "block device mapping", uuid)
 		}
 		out = toBDM(row)
 		return nil
@@ -162,7 +162,7 @@ func (r BlockDevices) Update(ctx context.Context, uuid string, b *compute.BlockD
 func (r BlockDevices) Delete(ctx context.Context, uuid string) error {
 	n, err := r.s.w.BlockDeviceMapping.Delete().Where(blockdevicemapping.UUID(uuid)).Exec(ctx)
 	if err != nil {
-		return r.s.fail(err, "block device mapping", uuid)
+		return r.s.classify(err, "block device mapping", uuid)
 	}
 	if n == 0 {
 		return compute.NotFound("block device mapping", uuid)
@@ -176,7 +176,7 @@ func (r BlockDevices) Delete(ctx context.Context, uuid string) error {
 func (r BlockDevices) DeleteByInstance(ctx context.Context, instanceUUID string) (int, error) {
 	n, err := r.s.w.BlockDeviceMapping.Delete().Where(blockdevicemapping.InstanceUUID(instanceUUID)).Exec(ctx)
 	if err != nil {
-		return 0, r.s.fail(err, "block device mappings", instanceUUID)
+		return 0, r.s.classify(err, "block device mappings", instanceUUID)
 	}
 	return n, nil
 }

@@ -48,7 +48,7 @@ func (r Faults) Add(ctx context.Context, f *compute.InstanceFault) (*compute.Ins
 	row, err := r.s.w.InstanceFault.Create().SetInstanceUUID(f.InstanceUUID).SetCode(code).
 		SetMessage(f.Message).SetDetails(f.Details).SetHost(f.Host).SetCreatedAt(created).Save(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "instance fault", f.InstanceUUID)
+		return nil, r.s.classify(err, "instance fault", f.InstanceUUID)
 	}
 	return toFault(row), nil
 }
@@ -79,7 +79,7 @@ func (r Faults) Latest(ctx context.Context, instanceUUIDs []string) (map[string]
 			sel.Where(entsql.In(sel.C(instancefault.FieldID), newest))
 		}).All(ctx)
 		if err != nil {
-			return nil, r.s.fail(err, "instance faults", "latest")
+			return nil, r.s.classify(err, "instance faults", "latest")
 		}
 		for _, row := range rows {
 			out[row.InstanceUUID] = toFault(row)
@@ -93,7 +93,7 @@ func (r Faults) List(ctx context.Context, instanceUUID string) ([]*compute.Insta
 	rows, err := r.s.r.InstanceFault.Query().Where(instancefault.InstanceUUID(instanceUUID)).
 		Order(ent.Desc(instancefault.FieldID)).All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "instance faults", instanceUUID)
+		return nil, r.s.classify(err, "instance faults", instanceUUID)
 	}
 	out := make([]*compute.InstanceFault, len(rows))
 	for i, row := range rows {

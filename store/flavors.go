@@ -102,7 +102,7 @@ func (r Flavors) Create(ctx context.Context, f *compute.Flavor) (*compute.Flavor
 	}
 	row, err := c.Save(ctx)
 	if err != nil {
-		err = r.s.fail(err, "flavor", f.FlavorID)
+		err = r.s.classify(err, "flavor", f.FlavorID)
 		var d *compute.DuplicateError
 		if errors.As(err, &d) {
 			// Say which key is taken, as Nova's FlavorIdExists and
@@ -133,7 +133,7 @@ func checkExtraSpecs(specs map[string]string) error {
 func (r Flavors) Get(ctx context.Context, flavorID string) (*compute.Flavor, error) {
 	row, err := r.s.r.Flavor.Query().Where(flavor.Flavorid(flavorID)).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "flavor", flavorID)
+		return nil, r.s.classify(err, "flavor", flavorID)
 	}
 	return toFlavor(row), nil
 }
@@ -143,7 +143,7 @@ func (r Flavors) Get(ctx context.Context, flavorID string) (*compute.Flavor, err
 func (r Flavors) GetByName(ctx context.Context, name string) (*compute.Flavor, error) {
 	row, err := r.s.r.Flavor.Query().Where(flavor.Name(name)).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "flavor named", name)
+		return nil, r.s.classify(err, "flavor named", name)
 	}
 	return toFlavor(row), nil
 }
@@ -198,7 +198,7 @@ func (r Flavors) List(ctx context.Context, f FlavorFilter, opts compute.ListOpti
 			return nil, &compute.MarkerNotFoundError{Marker: opts.Marker}
 		}
 		if err != nil {
-			return nil, r.s.fail(err, "flavor", opts.Marker)
+			return nil, r.s.classify(err, "flavor", opts.Marker)
 		}
 		for i := range keys {
 			keys[i].val = flavorSortValue[keys[i].col](m)
@@ -211,7 +211,7 @@ func (r Flavors) List(ctx context.Context, f FlavorFilter, opts compute.ListOpti
 	}
 	rows, err := q.All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "flavors", "list")
+		return nil, r.s.classify(err, "flavors", "list")
 	}
 	out := make([]*compute.Flavor, len(rows))
 	for i, row := range rows {
@@ -237,7 +237,7 @@ func (r Flavors) UpdateDescription(ctx context.Context, flavorID, description st
 		}
 		row, err := tx.Flavor.UpdateOneID(id).SetDescription(description).SetUpdatedAt(r.s.ts()).Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "flavor", flavorID)
+			return r.s.classify(err, "flavor", flavorID)
 		}
 		out = toFlavor(row)
 		return nil
@@ -256,10 +256,10 @@ func (r Flavors) Delete(ctx context.Context, flavorID string) error {
 			return err
 		}
 		if _, err := tx.FlavorProject.Delete().Where(flavorproject.FlavorID(id)).Exec(ctx); err != nil {
-			return r.s.fail(err, "flavor access", flavorID)
+			return r.s.classify(err, "flavor access", flavorID)
 		}
 		if err := tx.Flavor.DeleteOneID(id).Exec(ctx); err != nil {
-			return r.s.fail(err, "flavor", flavorID)
+			return r.s.classify(err, "flavor", flavorID)
 		}
 		return nil
 	})
@@ -270,7 +270,7 @@ func (r Flavors) Delete(ctx context.Context, flavorID string) error {
 func (r Flavors) lock(ctx context.Context, tx *ent.Tx, flavorID string) (int, error) {
 	row, err := lockRows(r.s, tx.Flavor.Query().Where(flavor.Flavorid(flavorID))).Only(ctx)
 	if err != nil {
-		return 0, r.s.fail(err, "flavor", flavorID)
+		return 0, r.s.classify(err, "flavor", flavorID)
 	}
 	return row.ID, nil
 }
@@ -289,7 +289,7 @@ func (r Flavors) SetExtraSpecs(ctx context.Context, flavorID string, specs map[s
 	err := r.s.withTx(ctx, func(tx *ent.Tx) error {
 		row, err := lockRows(r.s, tx.Flavor.Query().Where(flavor.Flavorid(flavorID))).Only(ctx)
 		if err != nil {
-			return r.s.fail(err, "flavor", flavorID)
+			return r.s.classify(err, "flavor", flavorID)
 		}
 		merged := maps.Clone(row.ExtraSpecs)
 		if merged == nil {
@@ -297,7 +297,7 @@ func (r Flavors) SetExtraSpecs(ctx context.Context, flavorID string, specs map[s
 		}
 		maps.Copy(merged, specs)
 		if err := tx.Flavor.UpdateOneID(row.ID).SetExtraSpecs(merged).SetUpdatedAt(r.s.ts()).Exec(ctx); err != nil {
-			return r.s.fail(err, "flavor", flavorID)
+			return r.s.classify(err, "flavor", flavorID)
 		}
 		out = nilIfEmpty(merged)
 		return nil
@@ -312,7 +312,7 @@ func (r Flavors) DeleteExtraSpec(ctx context.Context, flavorID, key string) erro
 	return r.s.withTx(ctx, func(tx *ent.Tx) error {
 		row, err := lockRows(r.s, tx.Flavor.Query().Where(flavor.Flavorid(flavorID))).Only(ctx)
 		if err != nil {
-			return r.s.fail(err, "flavor", flavorID)
+			return r.s.classify(err, "flavor", flavorID)
 		}
 		if _, ok := row.ExtraSpecs[key]; !ok {
 			return compute.NotFound("flavor extra spec", key)
@@ -320,7 +320,7 @@ func (r Flavors) DeleteExtraSpec(ctx context.Context, flavorID, key string) erro
 		specs := maps.Clone(row.ExtraSpecs)
 		delete(specs, key)
 		if err := tx.Flavor.UpdateOneID(row.ID).SetExtraSpecs(specs).SetUpdatedAt(r.s.ts()).Exec(ctx); err != nil {
-			return r.s.fail(err, "flavor", flavorID)
+			return r.s.classify(err, "flavor", flavorID)
 		}
 		return nil
 	})
@@ -338,20 +338,20 @@ func (r Flavors) AddAccess(ctx context.Context, flavorID, projectID string) erro
 	return r.s.withTx(ctx, func(tx *ent.Tx) error {
 		row, err := lockRows(r.s, tx.Flavor.Query().Where(flavor.Flavorid(flavorID))).Only(ctx)
 		if err != nil {
-			return r.s.fail(err, "flavor", flavorID)
+			return r.s.classify(err, "flavor", flavorID)
 		}
 		if row.IsPublic {
 			return conflict("flavor", flavorID, "a public flavor has no access list")
 		}
 		n, err := tx.FlavorProject.Query().Where(flavorproject.FlavorID(row.ID), flavorproject.ProjectID(projectID)).Count(ctx)
 		if err != nil {
-			return r.s.fail(err, "flavor access", flavorID)
+			return r.s.classify(err, "flavor access", flavorID)
 		}
 		if n > 0 {
 			return &compute.DuplicateError{Kind: "flavor access", Key: flavorID + " for project " + projectID}
 		}
 		err = tx.FlavorProject.Create().SetFlavorID(row.ID).SetProjectID(projectID).Exec(ctx)
-		return r.s.fail(err, "flavor access", flavorID+" for project "+projectID)
+		return r.s.classify(err, "flavor access", flavorID+" for project "+projectID)
 	})
 }
 
@@ -366,7 +366,7 @@ func (r Flavors) RemoveAccess(ctx context.Context, flavorID, projectID string) e
 		}
 		n, err := tx.FlavorProject.Delete().Where(flavorproject.FlavorID(id), flavorproject.ProjectID(projectID)).Exec(ctx)
 		if err != nil {
-			return r.s.fail(err, "flavor access", flavorID)
+			return r.s.classify(err, "flavor access", flavorID)
 		}
 		if n == 0 {
 			return compute.NotFound("flavor access", flavorID+" for project "+projectID)
@@ -382,7 +382,7 @@ func (r Flavors) RemoveAccess(ctx context.Context, flavorID, projectID string) e
 func (r Flavors) ListAccess(ctx context.Context, flavorID string) ([]compute.FlavorAccess, error) {
 	row, err := r.s.r.Flavor.Query().Where(flavor.Flavorid(flavorID)).WithProjects().Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "flavor", flavorID)
+		return nil, r.s.classify(err, "flavor", flavorID)
 	}
 	out := make([]compute.FlavorAccess, len(row.Edges.Projects))
 	for i, p := range row.Edges.Projects {

@@ -35,16 +35,11 @@ func newInstanceSQL(d Dialect) *instanceSQL {
 		quoted[i] = q(c)
 	}
 	cols := strings.Join(quoted, ", ")
-	ph := func(n int) string {
-		if d == Postgres {
-			return fmt.Sprintf("$%d", n)
-		}
-		return "?"
-	}
+	rb := (&Store{dialect: d}).rebind
 	out := &instanceSQL{
 		cols:    cols,
-		getAny:  "SELECT " + cols + " FROM " + q(instance.Table) + " WHERE " + q(instance.FieldUUID) + " = " + ph(1),
-		getLive: "SELECT " + cols + " FROM " + q(instance.Table) + " WHERE " + q(instance.FieldUUID) + " = " + ph(1) + " AND " + q(instance.FieldDeleted) + " = " + ph(2),
+		getAny:  rb("SELECT " + cols + " FROM " + q(instance.Table) + " WHERE " + q(instance.FieldUUID) + " = ?"),
+		getLive: rb("SELECT " + cols + " FROM " + q(instance.Table) + " WHERE " + q(instance.FieldUUID) + " = ? AND " + q(instance.FieldDeleted) + " = ?"),
 	}
 	if d != MySQL {
 		out.returning = " RETURNING " + cols
@@ -111,17 +106,11 @@ func (s *Store) preparePending(p *[]string) {
 // rewriteTags replaces the tag rows of the instance with the given id.
 func (s *Store) rewriteTags(ctx context.Context, eq execQuerier, id int64, tags []string) error {
 	q := quoter(s.dialect)
-	ph := func(n int) string {
-		if s.dialect == Postgres {
-			return fmt.Sprintf("$%d", n)
-		}
-		return "?"
-	}
-	if _, err := eq.ExecContext(ctx, "DELETE FROM "+q("instance_tags")+" WHERE "+q("instance_id")+" = "+ph(1), id); err != nil {
+	if _, err := eq.ExecContext(ctx, s.rebind("DELETE FROM "+q("instance_tags")+" WHERE "+q("instance_id")+" = ?"), id); err != nil {
 		return err
 	}
 	for _, t := range normTags(tags) {
-		if _, err := eq.ExecContext(ctx, "INSERT INTO "+q("instance_tags")+" ("+q("instance_id")+", "+q("tag")+") VALUES ("+ph(1)+", "+ph(2)+")", id, t); err != nil {
+		if _, err := eq.ExecContext(ctx, s.rebind("INSERT INTO "+q("instance_tags")+" ("+q("instance_id")+", "+q("tag")+") VALUES (?, ?)"), id, t); err != nil {
 			return err
 		}
 	}

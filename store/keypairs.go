@@ -48,7 +48,7 @@ func (r KeyPairs) Create(ctx context.Context, kp *compute.KeyPair) (*compute.Key
 		SetName(k.Name).SetUserID(k.UserID).SetType(string(k.Type)).SetPublicKey(k.PublicKey).
 		SetFingerprint(k.Fingerprint).SetCreatedAt(now).SetUpdatedAt(now).Save(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "key pair", k.Name)
+		return nil, r.s.classify(err, "key pair", k.Name)
 	}
 	return toKeyPair(row), nil
 }
@@ -58,7 +58,7 @@ func (r KeyPairs) Create(ctx context.Context, kp *compute.KeyPair) (*compute.Key
 func (r KeyPairs) Get(ctx context.Context, userID, name string) (*compute.KeyPair, error) {
 	row, err := r.s.r.KeyPair.Query().Where(keypair.UserID(userID), keypair.Name(name)).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "key pair", name)
+		return nil, r.s.classify(err, "key pair", name)
 	}
 	return toKeyPair(row), nil
 }
@@ -83,7 +83,7 @@ func (r KeyPairs) List(ctx context.Context, userID string, opts compute.ListOpti
 			return nil, &compute.MarkerNotFoundError{Marker: opts.Marker}
 		}
 		if err != nil {
-			return nil, r.s.fail(err, "key pair", opts.Marker)
+			return nil, r.s.classify(err, "key pair", opts.Marker)
 		}
 		q = q.Where(keypair.IDGT(m.ID))
 	}
@@ -93,7 +93,7 @@ func (r KeyPairs) List(ctx context.Context, userID string, opts compute.ListOpti
 	}
 	rows, err := q.All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "key pairs", userID)
+		return nil, r.s.classify(err, "key pairs", userID)
 	}
 	out := make([]*compute.KeyPair, len(rows))
 	for i, row := range rows {
@@ -107,7 +107,7 @@ func (r KeyPairs) List(ctx context.Context, userID string, opts compute.ListOpti
 func (r KeyPairs) Delete(ctx context.Context, userID, name string) error {
 	n, err := r.s.w.KeyPair.Delete().Where(keypair.UserID(userID), keypair.Name(name)).Exec(ctx)
 	if err != nil {
-		return r.s.fail(err, "key pair", name)
+		return r.s.classify(err, "key pair", name)
 	}
 	if n == 0 {
 		return compute.NotFound("key pair", name)
@@ -120,7 +120,7 @@ func (r KeyPairs) Delete(ctx context.Context, userID, name string) error {
 func (r KeyPairs) Count(ctx context.Context, userID string) (int, error) {
 	n, err := r.s.r.KeyPair.Query().Where(keypair.UserID(userID)).Count(ctx)
 	if err != nil {
-		return 0, r.s.fail(err, "key pairs", userID)
+		return 0, r.s.classify(err, "key pairs", userID)
 	}
 	return n, nil
 }

@@ -113,7 +113,7 @@ func (r Migrations) Create(ctx context.Context, m *compute.Migration) (*compute.
 		SetDiskTotal(m.DiskTotal).SetDiskProcessed(m.DiskProcessed).SetDiskRemaining(m.DiskRemaining).
 		SetCreatedAt(now).SetUpdatedAt(now).Save(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "migration", id)
+		return nil, r.s.classify(err, "migration", id)
 	}
 	return toMigration(row), nil
 }
@@ -123,7 +123,7 @@ func (r Migrations) Create(ctx context.Context, m *compute.Migration) (*compute.
 func (r Migrations) Get(ctx context.Context, uuid string) (*compute.Migration, error) {
 	row, err := r.s.r.Migration.Query().Where(migration.UUID(uuid)).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "migration", uuid)
+		return nil, r.s.classify(err, "migration", uuid)
 	}
 	return toMigration(row), nil
 }
@@ -133,7 +133,7 @@ func (r Migrations) Get(ctx context.Context, uuid string) (*compute.Migration, e
 func (r Migrations) GetByID(ctx context.Context, id int64) (*compute.Migration, error) {
 	row, err := r.s.r.Migration.Get(ctx, int(id))
 	if err != nil {
-		return nil, r.s.fail(err, "migration", strconv.FormatInt(id, 10))
+		return nil, r.s.classify(err, "migration", strconv.FormatInt(id, 10))
 	}
 	return toMigration(row), nil
 }
@@ -168,7 +168,7 @@ func (r Migrations) Update(ctx context.Context, uuid string, u MigrationUpdate) 
 	err := r.s.withTx(ctx, func(tx *ent.Tx) error {
 		cur, err := lockRows(r.s, tx.Migration.Query().Where(migration.UUID(uuid))).Only(ctx)
 		if err != nil {
-			return r.s.fail(err, "migration", uuid)
+			return r.s.classify(err, "migration", uuid)
 		}
 		if u.ExpectedStatuses != nil && !slices.Contains(u.ExpectedStatuses, cur.Status) {
 			return conflict("migration", uuid, "status is %q, expected one of %q", cur.Status, u.ExpectedStatuses)
@@ -205,7 +205,7 @@ func (r Migrations) Update(ctx context.Context, uuid string, u MigrationUpdate) 
 		}
 		row, err := up.Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "migration", uuid)
+			return r.s.classify(err, "migration", uuid)
 		}
 		out = toMigration(row)
 		return nil
@@ -255,7 +255,7 @@ func (r Migrations) List(ctx context.Context, f MigrationFilter, opts compute.Li
 			return nil, &compute.MarkerNotFoundError{Marker: opts.Marker}
 		}
 		if err != nil {
-			return nil, r.s.fail(err, "migration", opts.Marker)
+			return nil, r.s.classify(err, "migration", opts.Marker)
 		}
 		keys[0].val, keys[1].val = m.CreatedAt, m.ID
 		preds = append(preds, afterKeys(keys))
@@ -290,7 +290,7 @@ func (r Migrations) InProgressForHost(ctx context.Context, host, node string) ([
 func (r Migrations) all(ctx context.Context, q *ent.MigrationQuery) ([]*compute.Migration, error) {
 	rows, err := q.All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "migrations", "list")
+		return nil, r.s.classify(err, "migrations", "list")
 	}
 	out := make([]*compute.Migration, len(rows))
 	for i, row := range rows {

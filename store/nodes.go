@@ -51,7 +51,7 @@ func (r ComputeNodes) Create(ctx context.Context, n *compute.ComputeNode) (*comp
 	setNode(c.Mutation(), n)
 	row, err := c.Save(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "compute node", n.Host+"/"+n.HypervisorHostname)
+		return nil, r.s.classify(err, "compute node", n.Host+"/"+n.HypervisorHostname)
 	}
 	return toNode(row), nil
 }
@@ -124,7 +124,7 @@ func setNode(m *ent.ComputeNodeMutation, n *compute.ComputeNode) {
 func (r ComputeNodes) Get(ctx context.Context, uuid string) (*compute.ComputeNode, error) {
 	row, err := r.s.r.ComputeNode.Query().Where(computenode.UUID(uuid)).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "compute node", uuid)
+		return nil, r.s.classify(err, "compute node", uuid)
 	}
 	return toNode(row), nil
 }
@@ -135,7 +135,7 @@ func (r ComputeNodes) GetByHostNode(ctx context.Context, host, hypervisorHostnam
 	row, err := r.s.r.ComputeNode.Query().
 		Where(computenode.Host(host), computenode.HypervisorHostname(hypervisorHostname)).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "compute node", host+"/"+hypervisorHostname)
+		return nil, r.s.classify(err, "compute node", host+"/"+hypervisorHostname)
 	}
 	return toNode(row), nil
 }
@@ -161,7 +161,7 @@ func (r ComputeNodes) List(ctx context.Context, f ComputeNodeFilter, opts comput
 			return nil, &compute.MarkerNotFoundError{Marker: opts.Marker}
 		}
 		if err != nil {
-			return nil, r.s.fail(err, "compute node", opts.Marker)
+			return nil, r.s.classify(err, "compute node", opts.Marker)
 		}
 		preds = append(preds, computenode.IDGT(id))
 	}
@@ -171,7 +171,7 @@ func (r ComputeNodes) List(ctx context.Context, f ComputeNodeFilter, opts comput
 	}
 	rows, err := q.All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "compute nodes", "list")
+		return nil, r.s.classify(err, "compute nodes", "list")
 	}
 	out := make([]*compute.ComputeNode, len(rows))
 	for i, row := range rows {
@@ -199,13 +199,13 @@ func (r ComputeNodes) Update(ctx context.Context, uuid string, n *compute.Comput
 	err := r.s.withTx(ctx, func(tx *ent.Tx) error {
 		id, err := tx.ComputeNode.Query().Where(computenode.UUID(uuid)).OnlyID(ctx)
 		if err != nil {
-			return r.s.fail(err, "compute node", uuid)
+			return r.s.classify(err, "compute node", uuid)
 		}
 		up := tx.ComputeNode.UpdateOneID(id).SetUpdatedAt(r.s.ts())
 		setNode(up.Mutation(), n)
 		row, err := up.Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "compute node", uuid)
+			return r.s.classify(err, "compute node", uuid)
 		}
 		out = toNode(row)
 		return nil
@@ -217,7 +217,7 @@ func (r ComputeNodes) Update(ctx context.Context, uuid string, n *compute.Comput
 func (r ComputeNodes) Delete(ctx context.Context, uuid string) error {
 	n, err := r.s.w.ComputeNode.Delete().Where(computenode.UUID(uuid)).Exec(ctx)
 	if err != nil {
-		return r.s.fail(err, "compute node", uuid)
+		return r.s.classify(err, "compute node", uuid)
 	}
 	if n == 0 {
 		return compute.NotFound("compute node", uuid)

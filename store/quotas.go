@@ -32,7 +32,7 @@ func (r Quotas) Limits(ctx context.Context, projectID, userID string) (map[strin
 	}
 	rows, err := r.s.r.Quota.Query().Where(quota.ProjectID(projectID), quota.UserIDIn(users...)).All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "quotas", projectID)
+		return nil, r.s.classify(err, "quotas", projectID)
 	}
 	out := compute.DefaultQuotas()
 	for _, pass := range users {
@@ -72,7 +72,7 @@ func (r Quotas) Set(ctx context.Context, projectID, userID, resource string, lim
 		SetHardLimit(limit).
 		OnConflictColumns(quota.FieldProjectID, quota.FieldUserID, quota.FieldResource).
 		UpdateHardLimit().Exec(ctx)
-	return r.s.fail(err, "quota", projectID+"/"+resource)
+	return r.s.classify(err, "quota", projectID+"/"+resource)
 }
 
 // DeleteProject removes every limit set for the project and its users,
@@ -80,7 +80,7 @@ func (r Quotas) Set(ctx context.Context, projectID, userID, resource string, lim
 // Idempotent.
 func (r Quotas) DeleteProject(ctx context.Context, projectID string) error {
 	_, err := r.s.w.Quota.Delete().Where(quota.ProjectID(projectID)).Exec(ctx)
-	return r.s.fail(err, "quotas", projectID)
+	return r.s.classify(err, "quotas", projectID)
 }
 
 // DeleteUser removes the limits set for one user in the project, so that
@@ -92,5 +92,5 @@ func (r Quotas) DeleteUser(ctx context.Context, projectID, userID string) error 
 		return err
 	}
 	_, err := r.s.w.Quota.Delete().Where(quota.ProjectID(projectID), quota.UserID(userID)).Exec(ctx)
-	return r.s.fail(err, "quotas", projectID+"/"+userID)
+	return r.s.classify(err, "quotas", projectID+"/"+userID)
 }

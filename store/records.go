@@ -36,11 +36,6 @@ func conflict(kind, key, format string, args ...any) error {
 	return &ConflictError{Kind: kind, Key: key, Reason: fmt.Sprintf(format, args...)}
 }
 
-// fail is classify for the record repositories, which also turns ent's
-// field validators (maximum lengths) into a *compute.InvalidInputError
-// naming the field.
-func (s *Store) fail(err error, kind, key string) error { return s.classify(err, kind, key) }
-
 // maxName is the length of the string columns (varchar(255)).
 const maxName = 255
 

@@ -38,7 +38,7 @@ func (r RequestSpecs) Save(ctx context.Context, spec *compute.RequestSpec) error
 	err = r.s.w.RequestSpec.Create().SetInstanceUUID(spec.InstanceUUID).SetSpec(string(b)).
 		SetUpdatedAt(r.s.ts()).
 		OnConflictColumns(requestspec.FieldInstanceUUID).UpdateSpec().UpdateUpdatedAt().Exec(ctx)
-	return r.s.fail(err, "request spec", spec.InstanceUUID)
+	return r.s.classify(err, "request spec", spec.InstanceUUID)
 }
 
 // Get returns the instance's request spec, or an error satisfying
@@ -46,7 +46,7 @@ func (r RequestSpecs) Save(ctx context.Context, spec *compute.RequestSpec) error
 func (r RequestSpecs) Get(ctx context.Context, instanceUUID string) (*compute.RequestSpec, error) {
 	row, err := r.s.r.RequestSpec.Query().Where(requestspec.InstanceUUID(instanceUUID)).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "request spec", instanceUUID)
+		return nil, r.s.classify(err, "request spec", instanceUUID)
 	}
 	return decodeSpec(row)
 }
@@ -64,7 +64,7 @@ func decodeSpec(row *ent.RequestSpec) (*compute.RequestSpec, error) {
 func (r RequestSpecs) Delete(ctx context.Context, instanceUUID string) error {
 	n, err := r.s.w.RequestSpec.Delete().Where(requestspec.InstanceUUID(instanceUUID)).Exec(ctx)
 	if err != nil {
-		return r.s.fail(err, "request spec", instanceUUID)
+		return r.s.classify(err, "request spec", instanceUUID)
 	}
 	if n == 0 {
 		return compute.NotFound("request spec", instanceUUID)

@@ -56,7 +56,7 @@ func (r ServerGroups) Create(ctx context.Context, g *compute.ServerGroup) (*comp
 		}
 		row, err := c.Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "server group", id)
+			return r.s.classify(err, "server group", id)
 		}
 		if err := r.addMembers(ctx, tx, row, g.Members); err != nil {
 			return err
@@ -85,7 +85,7 @@ func (r ServerGroups) addMembers(ctx context.Context, tx *ent.Tx, g *ent.ServerG
 	existing, err := tx.ServerGroupMember.Query().
 		Where(servergroupmember.InstanceUUIDIn(members...)).WithGroup().All(ctx)
 	if err != nil {
-		return r.s.fail(err, "server group members", g.UUID)
+		return r.s.classify(err, "server group members", g.UUID)
 	}
 	have := map[string]bool{}
 	for _, m := range existing {
@@ -111,7 +111,7 @@ func (r ServerGroups) addMembers(ctx context.Context, tx *ent.Tx, g *ent.ServerG
 	}
 	// A concurrent add of one of these instances to another group ends
 	// here as a unique violation: a DuplicateError, also a conflict.
-	return r.s.fail(tx.ServerGroupMember.CreateBulk(bulk...).Exec(ctx), "server group member", g.UUID)
+	return r.s.classify(tx.ServerGroupMember.CreateBulk(bulk...).Exec(ctx), "server group member", g.UUID)
 }
 
 // Get returns the server group with the UUID and its members, or an
@@ -123,7 +123,7 @@ func (r ServerGroups) Get(ctx context.Context, uuid string) (*compute.ServerGrou
 func (r ServerGroups) load(ctx context.Context, c *ent.Client, uuid string) (*compute.ServerGroup, error) {
 	row, err := c.ServerGroup.Query().Where(servergroup.UUID(uuid)).WithMembers(orderMembers).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "server group", uuid)
+		return nil, r.s.classify(err, "server group", uuid)
 	}
 	return toServerGroup(row), nil
 }
@@ -159,7 +159,7 @@ func (r ServerGroups) List(ctx context.Context, projectID string, limit, offset 
 	}
 	rows, err := q.All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "server groups", projectID)
+		return nil, r.s.classify(err, "server groups", projectID)
 	}
 	out := make([]*compute.ServerGroup, len(rows))
 	for i, row := range rows {
@@ -174,12 +174,12 @@ func (r ServerGroups) Delete(ctx context.Context, uuid string) error {
 	return r.s.withTx(ctx, func(tx *ent.Tx) error {
 		g, err := lockRows(r.s, tx.ServerGroup.Query().Where(servergroup.UUID(uuid))).Only(ctx)
 		if err != nil {
-			return r.s.fail(err, "server group", uuid)
+			return r.s.classify(err, "server group", uuid)
 		}
 		if _, err := tx.ServerGroupMember.Delete().Where(servergroupmember.GroupID(g.ID)).Exec(ctx); err != nil {
-			return r.s.fail(err, "server group members", uuid)
+			return r.s.classify(err, "server group members", uuid)
 		}
-		return r.s.fail(tx.ServerGroup.DeleteOne(g).Exec(ctx), "server group", uuid)
+		return r.s.classify(tx.ServerGroup.DeleteOne(g).Exec(ctx), "server group", uuid)
 	})
 }
 
@@ -198,7 +198,7 @@ func (r ServerGroups) AddMembers(ctx context.Context, uuid string, instanceUUIDs
 	err := r.s.withTx(ctx, func(tx *ent.Tx) error {
 		g, err := lockRows(r.s, tx.ServerGroup.Query().Where(servergroup.UUID(uuid))).Only(ctx)
 		if err != nil {
-			return r.s.fail(err, "server group", uuid)
+			return r.s.classify(err, "server group", uuid)
 		}
 		if err := r.addMembers(ctx, tx, g, instanceUUIDs); err != nil {
 			return err
@@ -214,7 +214,7 @@ func (r ServerGroups) AddMembers(ctx context.Context, uuid string, instanceUUIDs
 // deletion calls it unconditionally, as Nova does.
 func (r ServerGroups) RemoveMember(ctx context.Context, instanceUUID string) error {
 	_, err := r.s.w.ServerGroupMember.Delete().Where(servergroupmember.InstanceUUID(instanceUUID)).Exec(ctx)
-	return r.s.fail(err, "server group member", instanceUUID)
+	return r.s.classify(err, "server group member", instanceUUID)
 }
 
 // GetByInstance returns the group the instance is a member of, with its
@@ -224,7 +224,7 @@ func (r ServerGroups) GetByInstance(ctx context.Context, instanceUUID string) (*
 		Where(servergroup.HasMembersWith(servergroupmember.InstanceUUID(instanceUUID))).
 		WithMembers(orderMembers).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "server group of instance", instanceUUID)
+		return nil, r.s.classify(err, "server group of instance", instanceUUID)
 	}
 	return toServerGroup(row), nil
 }

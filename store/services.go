@@ -70,7 +70,7 @@ func (r Services) Create(ctx context.Context, svc *compute.Service) (*compute.Se
 	}
 	row, err := c.Save(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "service", svc.Host+"/"+svc.Binary)
+		return nil, r.s.classify(err, "service", svc.Host+"/"+svc.Binary)
 	}
 	return toService(row), nil
 }
@@ -96,7 +96,7 @@ func (r Services) GetByHostBinary(ctx context.Context, host, binary string) (*co
 func (r Services) one(ctx context.Context, key string, where ...predicate.Service) (*compute.Service, error) {
 	row, err := r.s.r.Service.Query().Where(where...).Only(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "service", key)
+		return nil, r.s.classify(err, "service", key)
 	}
 	return toService(row), nil
 }
@@ -113,7 +113,7 @@ func (r Services) List(ctx context.Context, f ServiceFilter) ([]*compute.Service
 	}
 	rows, err := q.Order(ent.Asc(service.FieldID)).All(ctx)
 	if err != nil {
-		return nil, r.s.fail(err, "services", "list")
+		return nil, r.s.classify(err, "services", "list")
 	}
 	out := make([]*compute.Service, len(rows))
 	for i, row := range rows {
@@ -134,14 +134,14 @@ func (r Services) Heartbeat(ctx context.Context, uuid string) (*compute.Service,
 		n, err := tx.Service.Update().Where(service.UUID(uuid)).
 			AddReportCount(1).SetLastSeenUp(now).SetUpdatedAt(now).Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "service", uuid)
+			return r.s.classify(err, "service", uuid)
 		}
 		if n == 0 {
 			return compute.NotFound("service", uuid)
 		}
 		row, err := tx.Service.Query().Where(service.UUID(uuid)).Only(ctx)
 		if err != nil {
-			return r.s.fail(err, "service", uuid)
+			return r.s.classify(err, "service", uuid)
 		}
 		out = toService(row)
 		return nil
@@ -167,7 +167,7 @@ func (r Services) Update(ctx context.Context, uuid string, u ServiceUpdate) (*co
 	err := r.s.withTx(ctx, func(tx *ent.Tx) error {
 		id, err := lockRows(r.s, tx.Service.Query().Where(service.UUID(uuid))).OnlyID(ctx)
 		if err != nil {
-			return r.s.fail(err, "service", uuid)
+			return r.s.classify(err, "service", uuid)
 		}
 		up := tx.Service.UpdateOneID(id).SetUpdatedAt(r.s.ts())
 		if u.Disabled != nil {
@@ -184,7 +184,7 @@ func (r Services) Update(ctx context.Context, uuid string, u ServiceUpdate) (*co
 		}
 		row, err := up.Save(ctx)
 		if err != nil {
-			return r.s.fail(err, "service", uuid)
+			return r.s.classify(err, "service", uuid)
 		}
 		out = toService(row)
 		return nil
@@ -199,7 +199,7 @@ func (r Services) Update(ctx context.Context, uuid string, u ServiceUpdate) (*co
 func (r Services) Delete(ctx context.Context, uuid string) error {
 	n, err := r.s.w.Service.Delete().Where(service.UUID(uuid)).Exec(ctx)
 	if err != nil {
-		return r.s.fail(err, "service", uuid)
+		return r.s.classify(err, "service", uuid)
 	}
 	if n == 0 {
 		return compute.NotFound("service", uuid)

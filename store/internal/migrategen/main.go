@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +30,7 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
-	"github.com/go-sql-driver/mysql"
+	_ "github.com/go-sql-driver/mysql" // registers "mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
@@ -154,22 +153,15 @@ func rehashAll(dir string) error {
 }
 
 func openMySQL(raw string) (*sql.DB, error) {
-	u, err := url.Parse(raw)
+	dsn, err := testsvc.MySQLDSN(raw)
 	if err != nil {
 		return nil, err
 	}
-	cfg := mysql.NewConfig()
-	cfg.User = u.User.Username()
-	cfg.Passwd, _ = u.User.Password()
-	cfg.Net, cfg.Addr = "tcp", u.Host
-	cfg.DBName = strings.Trim(u.Path, "/")
-	cfg.ParseTime = true
-	cfg.MultiStatements = true
-	c, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil, err
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
 	}
-	return sql.OpenDB(c), nil
+	return sql.Open("mysql", dsn+sep+"parseTime=true&multiStatements=true")
 }
 
 func diff(ctx context.Context, d string, db *sql.DB, path, name string) error {
