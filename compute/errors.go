@@ -37,6 +37,10 @@ var (
 	// ErrUnavailable: a backend (database, queue) cannot be reached now.
 	// HTTP 503.
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrNoValidHost: the scheduler found no host that can take the
+	// instance (Nova's NoValidHost). The instance goes to ERROR with a
+	// fault; over the API a synchronous check answers 400.
+	ErrNoValidHost = errors.New("no valid host was found")
 )
 
 // NotFoundError says which record was not found. It satisfies
