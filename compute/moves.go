@@ -104,3 +104,32 @@ type UnshelveRequest struct {
 	// scheduler choose.
 	Host string `json:"host,omitempty"`
 }
+
+// RescheduleRequest is a build handed back to the conductor by the agent
+// of the host where it failed (Nova's build_instances with host_lists). It
+// travels over the queue as JSON. It is the same value as
+// agent.RescheduleRequest (package compute/agent declares that name as an
+// alias of this type, so the conductor needs no import of the agent).
+type RescheduleRequest struct {
+	// RequestID is the request id of the instance's create action.
+	RequestID    string `json:"request_id"`
+	InstanceUUID string `json:"instance_uuid"`
+	// Spec is the request spec; its Retry lists the hosts tried so far,
+	// this one included, and counts the attempts.
+	Spec *RequestSpec `json:"request_spec"`
+	// Alternates are the hosts left to try, in the scheduler's order,
+	// each with its (unclaimed) allocation request. Empty: no retry left.
+	Alternates []Selection `json:"host_list"`
+	// FailedHost and FailedNode are where the build just failed; Reason
+	// is the driver's error text (recorded in the fault if the conductor
+	// gives up).
+	FailedHost string `json:"failed_host"`
+	FailedNode string `json:"failed_node,omitempty"`
+	Reason     string `json:"reason"`
+
+	AdminPassword string               `json:"admin_password,omitempty"`
+	InjectedFiles []InjectedFile       `json:"injected_files,omitempty"`
+	Networks      []RequestedNetwork   `json:"networks,omitempty"`
+	BlockDevices  []BlockDeviceMapping `json:"block_devices,omitempty"`
+	Tags          []string             `json:"tags,omitempty"`
+}

@@ -14,8 +14,10 @@ import (
 // Every method is a cast: it returns once the message is durably enqueued
 // for the host's agent (or with the enqueue error), never waiting for the
 // work. The host argument names the agent the cast goes to; the instance
-// is the record as the conductor has it after its last write (for a build,
-// already on host/node with task_state None, as Nova leaves it). The
+// is the record as the conductor has it after its last write (for a build:
+// vm_state building, task_state still scheduling, as Nova leaves it, with
+// host and node already set to the chosen selection's; the agent's first
+// write expects task_state scheduling or None). The
 // receiving agent reports progress and failure through the conductor's
 // agent-facing calls (instance updates, action events, faults,
 // reschedules), never through the cast's result.
