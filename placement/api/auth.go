@@ -2,69 +2,34 @@ package api
 
 import (
 	"context"
-	"errors"
-	"net/http"
-	"slices"
+	"fmt"
 	"strings"
+
+	"github.com/novakit/novakit/identity"
 )
 
-// Credentials describe the caller of a request, as the Authenticator
-// established them.
-type Credentials struct {
-	UserID    string
-	ProjectID string
-	Roles     []string
-}
-
-// HasRole reports whether c carries role (case-insensitive, as Keystone
-// roles are compared by oslo.policy).
-func (c Credentials) HasRole(role string) bool {
-	return slices.ContainsFunc(c.Roles, func(r string) bool { return strings.EqualFold(r, role) })
-}
-
-// Authenticator validates the X-Auth-Token of a request. An error means the
-// token is not valid (401). Implementations must be safe for concurrent use.
-type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (Credentials, error)
-}
-
-// AuthenticatorFunc adapts a function to Authenticator.
-type AuthenticatorFunc func(ctx context.Context, token string) (Credentials, error)
-
-// Authenticate calls f.
-func (f AuthenticatorFunc) Authenticate(ctx context.Context, token string) (Credentials, error) {
-	return f(ctx, token)
-}
-
 // NoAuth returns Placement's noauth2 authenticator, for tests and
-// development: the token "user[:project]" is accepted as is; the user
-// "admin" has the admin role, anyone else none. (A missing token is still
-// 401.)
-func NoAuth() Authenticator {
-	return AuthenticatorFunc(func(_ context.Context, tok string) (Credentials, error) {
+// development: the token "user[:project]" is accepted as is (project
+// defaults to user), scoped to that project; the user "admin" has the admin
+// role, anyone else none. A token with an empty user is refused with
+// identity.ErrUnauthorized (and a missing token never reaches it: 401).
+// It is safe for concurrent use.
+func NoAuth() identity.Authenticator {
+	return identity.AuthenticatorFunc(func(_ context.Context, tok string) (*identity.Credentials, error) {
 		user, project, _ := strings.Cut(tok, ":")
 		if user == "" {
-			return Credentials{}, errors.New("empty token")
+			return nil, fmt.Errorf("noauth token %q has no user: %w", tok, identity.ErrUnauthorized)
 		}
 		if project == "" {
 			project = user
 		}
-		c := Credentials{UserID: user, ProjectID: project}
+		c := &identity.Credentials{UserID: user, ProjectID: project, Token: tok}
 		if user == "admin" {
 			c.Roles = []string{"admin"}
 		}
 		return c, nil
 	})
 }
-
-// Rule is one policy check: it reports whether the caller may proceed.
-type Rule func(c Credentials) bool
-
-// RoleRule allows callers having role.
-func RoleRule(role string) Rule { return func(c Credentials) bool { return c.HasRole(role) } }
-
-// AllowAll allows every authenticated caller.
-func AllowAll(Credentials) bool { return true }
 
 // Policy rule names, as in Placement's policy file.
 const (
@@ -113,37 +78,91 @@ const (
 	RuleReshape                 = "placement:reshaper:reshape"
 )
 
-var ruleNames = []string{
-	RuleProvidersList, RuleProvidersCreate, RuleProvidersShow, RuleProvidersUpdate, RuleProvidersDelete,
-	RuleInventoriesList, RuleInventoriesCreate, RuleInventoriesShow, RuleInventoriesUpdate, RuleInventoriesDelete,
-	RuleAggregatesList, RuleAggregatesUpdate, RuleProviderUsages, RuleTotalUsages,
-	RuleProviderTraitsList, RuleProviderTraitsUpdate, RuleProviderTraitsDelete,
-	RuleTraitsList, RuleTraitsShow, RuleTraitsUpdate, RuleTraitsDelete,
-	RuleClassesList, RuleClassesCreate, RuleClassesShow, RuleClassesUpdate, RuleClassesDelete,
-	RuleAllocationsList, RuleAllocationsManage, RuleAllocationsUpdate, RuleAllocationsDelete,
-	RuleProviderAllocationsList, RuleCandidatesList, RuleReshape,
+// RuleNames lists every API rule Placement defines (not the generic
+// admin_api, service_api, … rules they refer to).
+func RuleNames() []string {
+	return []string{
+		RuleProvidersList, RuleProvidersCreate, RuleProvidersShow, RuleProvidersUpdate, RuleProvidersDelete,
+		RuleInventoriesList, RuleInventoriesCreate, RuleInventoriesShow, RuleInventoriesUpdate, RuleInventoriesDelete,
+		RuleAggregatesList, RuleAggregatesUpdate, RuleProviderUsages, RuleTotalUsages,
+		RuleProviderTraitsList, RuleProviderTraitsUpdate, RuleProviderTraitsDelete,
+		RuleTraitsList, RuleTraitsShow, RuleTraitsUpdate, RuleTraitsDelete,
+		RuleClassesList, RuleClassesCreate, RuleClassesShow, RuleClassesUpdate, RuleClassesDelete,
+		RuleAllocationsList, RuleAllocationsManage, RuleAllocationsUpdate, RuleAllocationsDelete,
+		RuleProviderAllocationsList, RuleCandidatesList, RuleReshape,
+	}
 }
 
-// DefaultPolicy returns Placement's legacy defaults: every API rule is
-// rule:admin_api, and admin_api is role:admin. The map is a fresh copy; the
-// secure-RBAC (scoped, reader/member) defaults are not provided yet.
-func DefaultPolicy() map[string]Rule {
-	p := map[string]Rule{RuleAdminAPI: RoleRule("admin")}
-	for _, n := range ruleNames {
-		p[n] = nil // nil: defer to admin_api
+// PolicyDefaults selects one of Placement's two sets of default rules.
+type PolicyDefaults int
+
+const (
+	// PolicyLegacy is Placement's deprecated default set: every API rule
+	// is rule:admin_api and admin_api is role:admin; scopes are not
+	// checked. It is the zero value.
+	PolicyLegacy PolicyDefaults = iota
+	// PolicySecureRBAC is Placement's secure-RBAC default set, enforced as
+	// oslo.policy does with enforce_new_defaults and enforce_scope: most
+	// rules are "role:admin or role:service", GET /usages also admits a
+	// reader of the project asked about, POST /reshaper is the service role
+	// only, and every API rule needs a project-scoped token (a system- or
+	// domain-scoped one is refused whatever its roles).
+	PolicySecureRBAC
+)
+
+// String returns "legacy" or "secure-rbac".
+func (d PolicyDefaults) String() string {
+	if d == PolicySecureRBAC {
+		return "secure-rbac"
 	}
-	return p
+	return "legacy"
 }
 
-// authorize applies rule name (nil rule: admin_api) and answers 403 with
-// Placement's body on refusal.
-func (rq *request) authorize(name string) error {
-	r := rq.s.policy[name]
-	if r == nil {
-		r = rq.s.policy[RuleAdminAPI]
+// ParsePolicyDefaults parses "legacy" or "secure-rbac" (also
+// "secure_rbac" and "rbac").
+func ParsePolicyDefaults(s string) (PolicyDefaults, error) {
+	switch strings.ToLower(s) {
+	case "", "legacy":
+		return PolicyLegacy, nil
+	case "secure-rbac", "secure_rbac", "rbac":
+		return PolicySecureRBAC, nil
 	}
-	if r == nil || !r(rq.creds) {
-		return errorf(http.StatusForbidden, "Policy does not allow %s to be performed.", name)
-	}
-	return nil
+	return 0, fmt.Errorf("policy defaults %q: want legacy or secure-rbac", s)
 }
+
+// DefaultCheckStrings returns the default rules of set d as oslo.policy
+// check strings (a fresh map), generic rules included: what
+// `oslopolicy-sample-generator --namespace placement` prints.
+func DefaultCheckStrings(d PolicyDefaults) map[string]string {
+	m := map[string]string{}
+	if d == PolicySecureRBAC {
+		m["admin_api"] = "role:admin"
+		m["service_api"] = "role:service"
+		m["admin_or_service_api"] = "role:admin or role:service"
+		m["project_reader_api"] = "role:reader and project_id:%(project_id)s"
+		m["admin_or_project_reader_or_service_api"] = "role:admin or rule:project_reader_api or role:service"
+		for _, n := range RuleNames() {
+			m[n] = "rule:admin_or_service_api"
+		}
+		m[RuleTotalUsages] = "rule:admin_or_project_reader_or_service_api"
+		m[RuleReshape] = "rule:service_api"
+		return m
+	}
+	m[RuleAdminAPI] = "role:admin"
+	for _, n := range RuleNames() {
+		m[n] = "rule:admin_api"
+	}
+	return m
+}
+
+// DefaultRules returns the compiled default rules of set d (a fresh map).
+func DefaultRules(d PolicyDefaults) map[string]Rule {
+	rules, err := ParsePolicy(DefaultCheckStrings(d))
+	if err != nil {
+		panic("placement/api: bad default policy: " + err.Error()) // the defaults are constants
+	}
+	return rules
+}
+
+// DefaultPolicy returns Placement's legacy defaults, DefaultRules(PolicyLegacy).
+func DefaultPolicy() map[string]Rule { return DefaultRules(PolicyLegacy) }

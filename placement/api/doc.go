@@ -1,5 +1,7 @@
 // Package api is the OpenStack Placement REST API (microversions 1.0–1.39)
-// over a [placement.Index], as an [http.Handler] built by [New].
+// over any [Backend] (the method set of [placement.Index], which the SQL
+// store's service and placement/client share), as an [http.Handler] built
+// by [New], and [Serve], the library behind the examples/placement daemon.
 //
 // # Protocol
 //
@@ -22,12 +24,33 @@
 //
 // # Auth and policy
 //
-// X-Auth-Token is checked by the embedder's [Authenticator] (a Keystone
-// token validator in production; [NoAuth] mirrors Placement's noauth2, where
-// the token "admin" has the admin role). Each route names a policy rule
-// (placement:resource_providers:list, …); [DefaultPolicy] holds Placement's
-// legacy defaults (everything is admin_api = role:admin) and Options.Policy
-// overrides rules by name. A refusal is 403.
+// X-Auth-Token is checked by the embedder's [identity.Authenticator] (a
+// Keystone token validator in production; [NoAuth] mirrors Placement's
+// noauth2, where the token "admin" has the admin role). A token the
+// authenticator refuses (identity.ErrUnauthorized) is 401; any other
+// failure (identity service unreachable) is 503. The credentials travel in
+// the request context (identity.FromContext).
+//
+// Each route names a policy rule (placement:resource_providers:list, …).
+// Options.PolicyDefaults selects Placement's legacy defaults
+// ([PolicyLegacy]: everything is admin_api = role:admin) or its secure-RBAC
+// defaults ([PolicySecureRBAC]: role:admin or role:service, a project
+// reader for GET /usages of its own project, the service role for POST
+// /reshaper, project-scoped tokens only); [DefaultCheckStrings] prints
+// them. Options.Policy overrides rules by name, as Go [Rule]s or compiled
+// from oslo.policy check strings ([ParseRule], [ParsePolicy],
+// [LoadPolicyFile] for a policy.yaml). A refusal is 403.
+//
+// # Operations
+//
+// GET /healthz answers "ok" without authentication (503 when the backend
+// is a [Pinger] whose Ping fails). GET /metrics serves Prometheus metrics:
+// placement_http_requests_total{route,method,status} and
+// placement_http_request_duration_seconds{route,method}, route being the
+// pattern ("/resource_providers/{uuid}"). With Options.Logger every request
+// is logged through log/slog with its request id, the caller's global
+// request id (an inbound X-Openstack-Request-Id of the form req-UUID), the
+// route, status, duration, microversion, user and project.
 //
 // # Routes
 //
@@ -47,6 +70,10 @@
 // OpenStack-API-Version).
 //
 // Differences from Placement: PUT /resource_classes/{name} before 1.7
-// (rename) is refused with 400; the secure-RBAC policy defaults are not
-// provided yet (override rules through Options.Policy).
+// renames a class in use only when the backend is a
+// [ResourceClassRenamer] (placement.Index is not: there it renames unused
+// classes and answers 409 for a class in use); the policy language knows
+// the checks Placement's defaults use (role, rule, is_admin, credential
+// against target or literal, @, !, not/and/or), not http: or custom
+// checks.
 package api

@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/novakit/novakit/identity"
 	"github.com/novakit/novakit/placement"
 )
 
@@ -28,13 +32,74 @@ const (
 	serviceType     = "placement"
 )
 
+// Backend is what the API serves: the method set of *placement.Index,
+// which store/placementstore.Service and placement/client.Client share.
+// Implementations must be safe for concurrent use and return the placement
+// package's errors (errors.Is with placement.ErrNotFound, …; the error
+// code through placement.ErrorCode), which the API maps to statuses.
+type Backend interface {
+	CreateProvider(ctx context.Context, spec placement.ProviderSpec) (placement.ResourceProvider, error)
+	UpdateProvider(ctx context.Context, u string, up placement.ProviderUpdate) (placement.ResourceProvider, error)
+	DeleteProvider(ctx context.Context, u string) error
+	Provider(ctx context.Context, u string) (placement.ResourceProvider, error)
+	Providers(ctx context.Context, f placement.ProviderFilter) ([]placement.ResourceProvider, error)
+	Inventories(ctx context.Context, u string) (map[string]placement.Inventory, int64, error)
+	SetInventories(ctx context.Context, u string, generation int64, invs map[string]placement.Inventory) (int64, []string, error)
+	ProviderUsages(ctx context.Context, u string) (map[string]int64, int64, error)
+	Traits(ctx context.Context, u string) ([]string, int64, error)
+	SetTraits(ctx context.Context, u string, generation int64, traits []string) (int64, error)
+	Aggregates(ctx context.Context, u string) ([]string, int64, error)
+	SetAggregates(ctx context.Context, u string, generation int64, aggs []string) (int64, error)
+	ResourceClasses(ctx context.Context) ([]string, error)
+	CreateResourceClass(ctx context.Context, name string) error
+	DeleteResourceClass(ctx context.Context, name string) error
+	TraitNames(ctx context.Context) ([]string, error)
+	CreateTrait(ctx context.Context, name string) (bool, error)
+	DeleteTrait(ctx context.Context, name string) error
+	SetAllocations(ctx context.Context, allocs map[string]placement.ConsumerAllocations) error
+	Reshape(ctx context.Context, invs map[string]placement.InventoryUpdate, allocs map[string]placement.ConsumerAllocations) error
+	DeleteAllocations(ctx context.Context, consumer string) error
+	Consumer(ctx context.Context, consumer string) (placement.Consumer, error)
+	ProviderAllocations(ctx context.Context, u string) (map[string]map[string]int64, int64, error)
+	Usages(ctx context.Context, f placement.UsageFilter) ([]placement.Usage, error)
+	Candidates(ctx context.Context, req *placement.CandidateRequest) (*placement.CandidateResult, error)
+}
+
+var _ Backend = (*placement.Index)(nil)
+
+// ResourceClassRenamer is an optional Backend extension for PUT
+// /resource_classes/{name} below microversion 1.7 (rename a custom class,
+// keeping its inventories and allocations). Errors: placement.ErrNotFound
+// (no class old), placement.ErrInvalid (a standard class or a bad new
+// name), placement.ErrDuplicateName (new exists). Without it the API
+// renames a class no provider uses (create new, delete old) and refuses
+// with 409 when the class is in use.
+type ResourceClassRenamer interface {
+	RenameResourceClass(ctx context.Context, old, new string) error
+}
+
+// Pinger is an optional Backend extension GET /healthz calls: a non-nil
+// error (database unreachable) makes it answer 503.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Options configure the handler built by New.
 type Options struct {
-	// Authenticator validates X-Auth-Token. Nil refuses every request but
-	// GET / with 401: pass NoAuth() for Placement's noauth2 behaviour.
-	Authenticator Authenticator
-	// Policy overrides rules of DefaultPolicy by name; rules not named keep
-	// their default.
+	// Authenticator validates X-Auth-Token (a Keystone validator in
+	// production). Nil refuses every request but GET / and GET /healthz with
+	// 401: pass NoAuth() for Placement's noauth2 behaviour. An error
+	// matching identity.ErrUnauthorized is 401; any other (the identity
+	// service is unreachable) is 503.
+	Authenticator identity.Authenticator
+	// PolicyDefaults selects Placement's default rule set (zero:
+	// PolicyLegacy, everything admin-only).
+	PolicyDefaults PolicyDefaults
+	// Policy overrides rules of the default set by name (ParsePolicy and
+	// LoadPolicyFile turn oslo.policy check strings into Rules); rules not
+	// named keep their default. Under PolicySecureRBAC the scope check
+	// applies to overridden rules too, as scope_types belong to the
+	// registered default in oslo.policy.
 	Policy map[string]Rule
 	// MaxBodyBytes limits request bodies (≤ 0: DefaultMaxBodyBytes); a larger
 	// body is refused with 413.
@@ -44,22 +109,36 @@ type Options struct {
 	// CORS enables cross-origin requests (nil: off, as Placement without
 	// [cors] allowed_origin).
 	CORS *CORS
+	// Logger receives one line per request (method, path, route, status,
+	// duration, request_id, global_request_id, user, project) at Info, 5xx at
+	// Error. Nil: no request log.
+	Logger *slog.Logger
+	// Registry receives the request metrics served at GET /metrics (nil: a
+	// registry of the handler's own, with the Go and process collectors).
+	Registry *prometheus.Registry
 }
 
 // server is the http.Handler New returns.
 type server struct {
-	idx     *placement.Index
-	auth    Authenticator
-	policy  map[string]Rule
-	maxBody int64
-	now     func() time.Time
-	cors    *CORS
+	idx          Backend
+	auth         identity.Authenticator
+	policy       map[string]Rule
+	enforceScope bool
+	maxBody      int64
+	now          func() time.Time
+	cors         *CORS
+	log          *slog.Logger
+	metrics      *metrics
 }
 
 // New returns the OpenStack Placement REST API (microversions 1.0–1.39) over
-// idx. It is safe for concurrent use; all state lives in idx.
-func New(idx *placement.Index, opts Options) http.Handler {
-	s := &server{idx: idx, auth: opts.Authenticator, maxBody: opts.MaxBodyBytes, now: opts.Now, policy: DefaultPolicy(), cors: opts.CORS.withDefaults()}
+// b, with GET /healthz and GET /metrics besides. It is safe for concurrent
+// use; all state lives in b. It panics if Options.Registry already holds
+// collectors of the same names (two handlers sharing one registry).
+func New(b Backend, opts Options) http.Handler {
+	s := &server{idx: b, auth: opts.Authenticator, maxBody: opts.MaxBodyBytes, now: opts.Now,
+		policy: DefaultRules(opts.PolicyDefaults), enforceScope: opts.PolicyDefaults == PolicySecureRBAC,
+		cors: opts.CORS.withDefaults(), log: opts.Logger}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
@@ -69,12 +148,14 @@ func New(idx *placement.Index, opts Options) http.Handler {
 	for name, r := range opts.Policy {
 		s.policy[name] = r
 	}
+	s.metrics = newMetrics(opts.Registry)
 	return s
 }
 
 // request is the state of one API call.
 type request struct {
 	s       *server
+	sw      statusWriter
 	w       http.ResponseWriter
 	r       *http.Request
 	ctx     context.Context
@@ -82,9 +163,32 @@ type request struct {
 	v       placement.Version
 	hasV    bool // v was negotiated (false before negotiation, e.g. 401)
 	params  map[string]string
-	creds   Credentials
+	creds   *identity.Credentials
 	written bool
 }
+
+// statusWriter remembers the status written, for metrics and the log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // httpError is an error with a status, written as Placement's error body.
 type httpError struct {
@@ -105,12 +209,18 @@ func badRequest(format string, args ...any) *httpError {
 	return errorf(http.StatusBadRequest, format, args...)
 }
 
+// Fixed routes outside Placement's API.
+const (
+	pathHealthz = "/healthz"
+	pathMetrics = "/metrics"
+)
+
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rq := &request{s: s, w: w, r: r, ctx: r.Context(), id: "req-" + uuid.NewString()}
-	w.Header().Set(HeaderRequestID, rq.id)
-	if s.cors != nil && s.cors.handle(w, r) {
-		return
-	}
+	start := time.Now()
+	rq := &request{s: s, r: r, ctx: r.Context(), id: "req-" + uuid.NewString()}
+	rq.sw.ResponseWriter = w
+	rq.w = &rq.sw
+	route := "other"
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -120,9 +230,29 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				rq.fail(errorf(http.StatusInternalServerError, "internal error: %v", p))
 			}
 		}
+		s.observe(rq, route, start)
 	}()
+	w.Header().Set(HeaderRequestID, rq.id)
+	if s.cors != nil && s.cors.handle(rq.w, r) {
+		route = "cors-preflight"
+		return
+	}
 	path := r.URL.Path
+	switch path {
+	case pathHealthz:
+		route = pathHealthz
+		s.healthz(rq)
+		return
+	case pathMetrics:
+		route = pathMetrics
+		s.metrics.handler.ServeHTTP(rq.w, r)
+		return
+	}
 	isRoot := path == "/" || path == ""
+	rt, params := findRoute(path)
+	if rt != nil {
+		route = rt.pattern
+	}
 	if !isRoot {
 		tok := r.Header.Get(HeaderAuthToken)
 		if tok == "" || s.auth == nil {
@@ -130,17 +260,27 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c, err := s.auth.Authenticate(rq.ctx, tok)
-		if err != nil {
+		switch {
+		case err == nil && c != nil:
+			rq.creds = c
+			rq.ctx = identity.NewContext(rq.ctx, c)
+		case err == nil || errors.Is(err, identity.ErrUnauthorized):
 			rq.fail(errorf(http.StatusUnauthorized, "The request you have made requires authentication."))
 			return
+		default:
+			if s.log != nil {
+				s.log.LogAttrs(rq.ctx, slog.LevelError, "token validation failed", slog.String("request_id", rq.id), slog.String("error", err.Error()))
+			}
+			rq.fail(errorf(http.StatusServiceUnavailable, "The identity service could not validate the token; try again later."))
+			return
 		}
-		rq.creds = c
 	}
 	if err := rq.negotiate(); err != nil {
 		rq.fail(err)
 		return
 	}
 	if isRoot {
+		route = "/"
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET")
 			rq.fail(errorf(http.StatusMethodNotAllowed, "The method specified is not allowed for this resource."))
@@ -149,19 +289,88 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rq.json(http.StatusOK, versionDocument(), time.Time{})
 		return
 	}
-	ep, params, err := match(r.Method, path, rq.v)
+	ep, err := match(rt, r.Method, rq.v)
 	if err != nil {
 		rq.fail(err)
 		return
 	}
 	rq.params = params
-	if err := rq.authorize(ep.rule); err != nil {
+	var t Target
+	if ep.rule == RuleTotalUsages {
+		q := r.URL.Query()
+		t = Target{ProjectID: q.Get("project_id"), UserID: q.Get("user_id")}
+	}
+	if err := rq.authorize(ep.rule, t); err != nil {
 		rq.fail(err)
 		return
 	}
 	if err := ep.h(rq); err != nil {
 		rq.fail(err)
 	}
+}
+
+// healthz answers GET /healthz without authentication: 200 "ok", or 503
+// with the reason when the backend is a Pinger that fails.
+func (s *server) healthz(rq *request) {
+	if rq.r.Method != http.MethodGet && rq.r.Method != http.MethodHead {
+		rq.w.Header().Set("Allow", "GET")
+		rq.w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	rq.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	rq.w.Header().Set("Cache-Control", "no-cache")
+	if p, ok := s.idx.(Pinger); ok {
+		if err := p.Ping(rq.ctx); err != nil {
+			rq.w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(rq.w, "unavailable: "+err.Error()+"\n")
+			return
+		}
+	}
+	_, _ = io.WriteString(rq.w, "ok\n")
+}
+
+// observe counts the request and logs it.
+func (s *server) observe(rq *request, route string, start time.Time) {
+	status := rq.sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	d := time.Since(start)
+	s.metrics.observe(route, rq.r.Method, status, d)
+	if s.log == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	if !s.log.Enabled(rq.ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
+		slog.String("request_id", rq.id),
+		slog.String("method", rq.r.Method),
+		slog.String("path", rq.r.URL.Path),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("duration", d))
+	if g := rq.r.Header.Get(HeaderRequestID); isRequestID(g) {
+		attrs = append(attrs, slog.String("global_request_id", g))
+	}
+	if rq.hasV {
+		attrs = append(attrs, slog.String("microversion", rq.v.String()))
+	}
+	if rq.creds != nil {
+		attrs = append(attrs, slog.String("user_id", rq.creds.UserID), slog.String("project_id", rq.creds.ProjectID))
+	}
+	s.log.LogAttrs(rq.ctx, level, "placement request", attrs...)
+}
+
+// isRequestID reports whether s has the form req-UUID, the only inbound
+// request id oslo.middleware accepts as a global request id.
+func isRequestID(s string) bool {
+	return len(s) == 40 && strings.HasPrefix(s, "req-") && uuidLike(s[4:])
 }
 
 func versionDocument() map[string]any {
@@ -315,6 +524,7 @@ type endpoint struct {
 }
 
 type route struct {
+	pattern string
 	segs    []string // "{x}" segments are parameters
 	methods map[string]endpoint
 }
@@ -322,31 +532,30 @@ type route struct {
 var routes []route
 
 func addRoute(pattern string, methods map[string]endpoint) {
-	routes = append(routes, route{segs: strings.Split(strings.Trim(pattern, "/"), "/"), methods: methods})
+	routes = append(routes, route{pattern: pattern, segs: strings.Split(strings.Trim(pattern, "/"), "/"), methods: methods})
 }
 
-// match finds the endpoint of method and path at version v: 404 when no
-// route (or no method of it) exists at v, 405 when the path exists but not
-// the method.
-func match(method, path string, v placement.Version) (endpoint, map[string]string, error) {
-	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	for _, rt := range routes {
-		if len(rt.segs) != len(segs) {
+// findRoute returns the route whose pattern matches path, with its
+// parameters, or nil.
+func findRoute(path string) (*route, map[string]string) {
+	p := strings.TrimPrefix(path, "/")
+	n := strings.Count(p, "/") + 1
+	for ri := range routes {
+		rt := &routes[ri]
+		if len(rt.segs) != n {
 			continue
 		}
-		var params map[string]string
+		rest := p
 		ok := true
-		for i, p := range rt.segs {
-			if strings.HasPrefix(p, "{") {
-				if segs[i] == "" {
+		for _, seg := range rt.segs {
+			cur, tail, _ := strings.Cut(rest, "/")
+			rest = tail
+			if strings.HasPrefix(seg, "{") {
+				if cur == "" {
 					ok = false
 					break
 				}
-				if params == nil {
-					params = map[string]string{}
-				}
-				params[strings.Trim(p, "{}")] = segs[i]
-			} else if p != segs[i] {
+			} else if seg != cur {
 				ok = false
 				break
 			}
@@ -354,30 +563,50 @@ func match(method, path string, v placement.Version) (endpoint, map[string]strin
 		if !ok {
 			continue
 		}
-		var allow []string
-		for m, ep := range rt.methods {
-			if v.AtLeast(ep.min) {
-				allow = append(allow, m)
+		var params map[string]string
+		rest = p
+		for _, seg := range rt.segs {
+			cur, tail, _ := strings.Cut(rest, "/")
+			rest = tail
+			if strings.HasPrefix(seg, "{") {
+				if params == nil {
+					params = make(map[string]string, 2)
+				}
+				params[seg[1:len(seg)-1]] = cur
 			}
 		}
-		if len(allow) == 0 {
-			break
-		}
-		m := method
-		if m == http.MethodHead {
-			m = http.MethodGet
-		}
-		ep, found := rt.methods[m]
-		if found && v.AtLeast(ep.min) {
-			return ep, params, nil
-		}
-		if found {
-			break // the method exists at a later microversion
-		}
-		sort.Strings(allow)
-		e := errorf(http.StatusMethodNotAllowed, "The method specified is not allowed for this resource.")
-		e.allow = allow
-		return endpoint{}, nil, e
+		return rt, params
 	}
-	return endpoint{}, nil, errorf(http.StatusNotFound, "The resource could not be found.")
+	return nil, nil
+}
+
+// match finds the endpoint of method on route rt (nil: no route) at
+// version v: 404 when no route (or no method of it) exists at v, 405 when
+// the path exists but not the method.
+func match(rt *route, method string, v placement.Version) (endpoint, error) {
+	notFound := errorf(http.StatusNotFound, "The resource could not be found.")
+	if rt == nil {
+		return endpoint{}, notFound
+	}
+	m := method
+	if m == http.MethodHead {
+		m = http.MethodGet
+	}
+	ep, found := rt.methods[m]
+	if found && v.AtLeast(ep.min) {
+		return ep, nil
+	}
+	var allow []string
+	for m, ep := range rt.methods {
+		if v.AtLeast(ep.min) {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 || found {
+		return endpoint{}, notFound // the route or the method exists at a later microversion
+	}
+	sort.Strings(allow)
+	e := errorf(http.StatusMethodNotAllowed, "The method specified is not allowed for this resource.")
+	e.allow = allow
+	return endpoint{}, e
 }

@@ -253,7 +253,20 @@ func TestTraitsClassesAggregates(t *testing.T) {
 		{"show missing", "GET", "/resource_classes/CUSTOM_NOPE", "1.2", nil, 404, "", nil},
 		{"put new 1.7", "PUT", "/resource_classes/CUSTOM_Z", "1.7", nil, 201, "", nil},
 		{"put existing 1.7", "PUT", "/resource_classes/CUSTOM_Z", "1.7", nil, 204, "", nil},
-		{"put 1.6", "PUT", "/resource_classes/CUSTOM_Z", "1.6", map[string]any{"name": "CUSTOM_W"}, 400, "", nil},
+		{"rename 1.6", "PUT", "/resource_classes/CUSTOM_Z", "1.6", map[string]any{"name": "CUSTOM_W"}, 200, "", func(t *testing.T, r resp) {
+			if r.body["name"] != "CUSTOM_W" {
+				t.Errorf("%s", r.raw)
+			}
+		}},
+		{"renamed old gone", "GET", "/resource_classes/CUSTOM_Z", "1.2", nil, 404, "", nil},
+		{"renamed new there", "GET", "/resource_classes/CUSTOM_W", "1.2", nil, 200, "", nil},
+		{"rename to existing", "PUT", "/resource_classes/CUSTOM_W", "1.6", map[string]any{"name": "CUSTOM_FPGA_X"}, 409, "", nil},
+		{"rename missing", "PUT", "/resource_classes/CUSTOM_NOPE", "1.6", map[string]any{"name": "CUSTOM_NOPE2"}, 404, "", nil},
+		{"rename standard", "PUT", "/resource_classes/VCPU", "1.6", map[string]any{"name": "CUSTOM_V"}, 400, "", nil},
+		{"rename to standard", "PUT", "/resource_classes/CUSTOM_W", "1.6", map[string]any{"name": "VCPU"}, 400, "", nil},
+		{"rename no body", "PUT", "/resource_classes/CUSTOM_W", "1.6", map[string]any{}, 400, "", nil},
+		{"rename extra", "PUT", "/resource_classes/CUSTOM_W", "1.6", map[string]any{"name": "CUSTOM_Q", "x": 1}, 400, "", nil},
+		{"rename back", "PUT", "/resource_classes/CUSTOM_W", "1.2", map[string]any{"name": "CUSTOM_Z"}, 200, "", nil},
 		{"delete standard class", "DELETE", "/resource_classes/VCPU", "1.2", nil, 400, "", nil},
 		{"delete class", "DELETE", "/resource_classes/CUSTOM_Z", "1.2", nil, 204, "", nil},
 		{"delete class missing", "DELETE", "/resource_classes/CUSTOM_Z", "1.2", nil, 404, "", nil},

@@ -1,9 +1,13 @@
 package api
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/novakit/novakit/placement"
 )
@@ -296,9 +300,7 @@ func showClass(rq *request) error {
 func putClass(rq *request) error {
 	name := rq.params["name"]
 	if !rq.v.AtLeast(7) {
-		// Placement 1.2–1.6 renamed a custom class with a {"name"} body;
-		// the Index keeps names immutable.
-		return badRequest("renaming a resource class is not supported; use microversion 1.7 or later to create one with PUT")
+		return renameClass(rq, name)
 	}
 	if !placement.IsCustomName(name) {
 		return badRequest("The resource class %s must start with CUSTOM_ and consist of [A-Z0-9_]", name)
@@ -311,6 +313,74 @@ func putClass(rq *request) error {
 	case placement.ErrorCode(err) == placement.CodeDuplicateName:
 		rq.noContent(http.StatusNoContent)
 	default:
+		return err
+	}
+	return nil
+}
+
+// renameClass is PUT /resource_classes/{name} at 1.2–1.6: rename a custom
+// class to the {"name"} of the body (200 with the new class; 400 for a
+// standard class, 404 for an unknown one, 409 when the new name exists).
+func renameClass(rq *request, name string) error {
+	o, err := rq.bodyObject()
+	if err != nil {
+		return err
+	}
+	if err := o.only("name"); err != nil {
+		return err
+	}
+	if err := o.require("name"); err != nil {
+		return err
+	}
+	newName, _, err := o.str("name", false)
+	if err != nil {
+		return err
+	}
+	if !placement.IsCustomName(newName) {
+		return badRequest("JSON does not validate: name %q must match CUSTOM_[A-Z0-9_]+", newName)
+	}
+	if placement.IsStandardResourceClass(name) {
+		return badRequest("Cannot update standard resource class %s", name)
+	}
+	ok, err := classExists(rq, name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(http.StatusNotFound, "No such resource class %s.", name)
+	}
+	if newName != name {
+		if err := renameBackendClass(rq, name, newName); err != nil {
+			return err
+		}
+	}
+	rq.json(http.StatusOK, classJSON(newName), time.Time{})
+	return nil
+}
+
+func renameBackendClass(rq *request, old, new string) error {
+	if rn, ok := rq.s.idx.(ResourceClassRenamer); ok {
+		err := rn.RenameResourceClass(rq.ctx, old, new)
+		if errors.Is(err, placement.ErrDuplicateName) {
+			return errorf(http.StatusConflict, "Resource class already exists: %s", new)
+		}
+		return err
+	}
+	// Without a renamer: create the new class and delete the old one,
+	// which works when no provider uses the old class.
+	if err := rq.s.idx.CreateResourceClass(rq.ctx, new); err != nil {
+		if errors.Is(err, placement.ErrDuplicateName) {
+			return errorf(http.StatusConflict, "Resource class already exists: %s", new)
+		}
+		return err
+	}
+	if err := rq.s.idx.DeleteResourceClass(rq.ctx, old); err != nil {
+		if uerr := rq.s.idx.DeleteResourceClass(context.WithoutCancel(rq.ctx), new); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("undoing the creation of %s: %w", new, uerr))
+		}
+		if errors.Is(err, placement.ErrInUse) {
+			return errorf(http.StatusConflict, "Cannot rename resource class %s: it is in use and this backend renames only unused classes", old)
+		}
 		return err
 	}
 	return nil
