@@ -101,7 +101,7 @@ type Client struct {
 	token TokenSource
 	ua    string
 
-	mu      sync.Mutex
+	mu         sync.Mutex
 	negotiated placement.Version // zero until negotiated
 }
 
