@@ -267,16 +267,11 @@ func (c *hostCache) consume(h *HostState, uuid string, u *usage) {
 	h.FreeRAMMB -= u.ramMB
 	h.FreeDiskMB -= u.diskMB
 	h.VCPUsUsed += u.vcpus
-	var cells []int
-	if u.numa != nil && h.NUMA != nil {
-		u.numaFit = fitNUMA(h.NUMA, u.numa, h.CPUAllocationRatio, h.RAMAllocationRatio)
-		for _, j := range u.numaFit {
-			cells = append(cells, h.NUMA.Cells[j].ID)
-		}
+	numa := u.numa
+	if h.NUMA == nil {
+		numa = nil
 	}
-	if len(u.pci) > 0 {
-		u.pciTake = pciFit(h.PCIPools, u.pci, cells)
-	}
+	u.numaFit, u.pciTake, _ = fitWithPCI(h, numa, u.pci)
 	if u.numa != nil && h.NUMA != nil && u.numaFit != nil {
 		h.NUMA = h.NUMA.clone() // readers of the old topology keep theirs
 		consumeNUMA(h.NUMA, u.numa, u.numaFit)

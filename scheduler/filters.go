@@ -493,22 +493,20 @@ func (PciPassthroughFilter) Applies(r *Request) bool { return len(r.PCI) > 0 }
 
 // HostPasses implements Filter.
 func (PciPassthroughFilter) HostPasses(h *HostState, r *Request) bool {
-	var cells []int
-	if r.NUMA != nil && h.NUMA != nil {
-		fit := fitNUMA(h.NUMA, r.NUMA, h.CPUAllocationRatio, h.RAMAllocationRatio)
-		if fit != nil {
-			for _, j := range fit {
-				cells = append(cells, h.NUMA.Cells[j].ID)
-			}
-		}
+	numa := r.NUMA
+	if h.NUMA == nil {
+		numa = nil // NUMATopologyFilter refuses such hosts when it is enabled
 	}
-	return pciFit(h.PCIPools, r.PCI, cells) != nil
+	_, _, ok := fitWithPCI(h, numa, r.PCI)
+	return ok
 }
 
 // NUMATopologyFilter passes hosts whose NUMA cells can hold the instance's
 // guest NUMA cells (memory, shared vCPUs within the allocation ratios,
-// pinned vCPUs on free dedicated CPUs). Hosts reporting no NUMA topology
-// fail requests that need one.
+// pinned vCPUs on free dedicated CPUs), trying every assignment of guest
+// cells to host cells, and, when the flavor asks for PCI devices, one from
+// whose cells those devices can be served. Hosts reporting no NUMA
+// topology fail requests that need one.
 type NUMATopologyFilter struct{}
 
 // Applies implements FilterApplier.
@@ -516,5 +514,9 @@ func (NUMATopologyFilter) Applies(r *Request) bool { return r.NUMA != nil }
 
 // HostPasses implements Filter.
 func (NUMATopologyFilter) HostPasses(h *HostState, r *Request) bool {
-	return fitNUMA(h.NUMA, r.NUMA, h.CPUAllocationRatio, h.RAMAllocationRatio) != nil
+	if h.NUMA == nil {
+		return false
+	}
+	_, _, ok := fitWithPCI(h, r.NUMA, r.PCI)
+	return ok
 }

@@ -212,6 +212,14 @@ func cellFits(h *NUMACell, c *InstanceNUMACell, dedicated bool, cpuRatio, ramRat
 // lands on (distinct host cells), or nil when the request cannot fit. It
 // tries host cells in order, backtracking, as Nova tries permutations.
 func fitNUMA(host *NUMATopology, inst *InstanceNUMA, cpuRatio, ramRatio float64) []int {
+	return fitNUMAWith(host, inst, cpuRatio, ramRatio, nil)
+}
+
+// fitNUMAWith is fitNUMA where a complete mapping must also satisfy
+// accept (the PCI devices the instance asks for must be reachable from
+// the chosen cells), as Nova's numa_fit_instance_to_host checks PCI
+// requests per permutation.
+func fitNUMAWith(host *NUMATopology, inst *InstanceNUMA, cpuRatio, ramRatio float64, accept func(fit []int) bool) []int {
 	if host == nil || inst == nil || len(inst.Cells) > len(host.Cells) {
 		return nil
 	}
@@ -226,7 +234,7 @@ func fitNUMA(host *NUMATopology, inst *InstanceNUMA, cpuRatio, ramRatio float64)
 	var try func(i int) bool
 	try = func(i int) bool {
 		if i == len(inst.Cells) {
-			return true
+			return accept == nil || accept(out)
 		}
 		for j := range host.Cells {
 			if used[j] || !cellFits(&host.Cells[j], &inst.Cells[i], inst.Dedicated, cpuRatio, ramRatio) {
@@ -245,6 +253,37 @@ func fitNUMA(host *NUMATopology, inst *InstanceNUMA, cpuRatio, ramRatio float64)
 		return nil
 	}
 	return out
+}
+
+// hostCells returns the host cell ids of a fit.
+func hostCells(host *NUMATopology, fit []int) []int {
+	cells := make([]int, len(fit))
+	for i, j := range fit {
+		cells[i] = host.Cells[j].ID
+	}
+	return cells
+}
+
+// fitWithPCI fits the instance's NUMA cells so that its PCI requests can
+// be served from them; it returns the NUMA fit (nil without a NUMA
+// request) and the devices per pool (nil without PCI requests), and ok.
+func fitWithPCI(h *HostState, numa *InstanceNUMA, pci []PCIRequest) (fit, take []int, ok bool) {
+	if numa == nil {
+		if len(pci) == 0 {
+			return nil, nil, true
+		}
+		take = pciFit(h.PCIPools, pci, nil)
+		return nil, take, take != nil
+	}
+	var accept func([]int) bool
+	if len(pci) > 0 {
+		accept = func(f []int) bool {
+			take = pciFit(h.PCIPools, pci, hostCells(h.NUMA, f))
+			return take != nil
+		}
+	}
+	fit = fitNUMAWith(h.NUMA, numa, h.CPUAllocationRatio, h.RAMAllocationRatio, accept)
+	return fit, take, fit != nil
 }
 
 // consumeNUMA applies a fitted instance to the host topology.
