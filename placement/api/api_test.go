@@ -73,7 +73,7 @@ func TestProtocol(t *testing.T) {
 		}
 		// Overriding one rule opens that route only.
 		idx := placement.New(placement.Options{})
-		h := api.New(idx, api.Options{Authenticator: api.NoAuth(), Policy: map[string]api.Rule{api.RuleProvidersList: api.AllowAll}})
+		h := api.New(idx, api.Options{Authenticator: api.NoAuth(), Policy: map[string]string{api.RuleProvidersList: "@"}})
 		c2 := &client{t: t, h: h, idx: idx, token: "alice"}
 		c2.must(200, "GET", "/resource_providers", "1.39", nil)
 		c2.must(403, "POST", "/resource_providers", "1.39", map[string]any{"name": "x"})

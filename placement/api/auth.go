@@ -154,15 +154,3 @@ func DefaultCheckStrings(d PolicyDefaults) map[string]string {
 	}
 	return m
 }
-
-// DefaultRules returns the compiled default rules of set d (a fresh map).
-func DefaultRules(d PolicyDefaults) map[string]Rule {
-	rules, err := ParsePolicy(DefaultCheckStrings(d))
-	if err != nil {
-		panic("placement/api: bad default policy: " + err.Error()) // the defaults are constants
-	}
-	return rules
-}
-
-// DefaultPolicy returns Placement's legacy defaults, DefaultRules(PolicyLegacy).
-func DefaultPolicy() map[string]Rule { return DefaultRules(PolicyLegacy) }

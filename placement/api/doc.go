@@ -37,9 +37,10 @@
 // defaults ([PolicySecureRBAC]: role:admin or role:service, a project
 // reader for GET /usages of its own project, the service role for POST
 // /reshaper, project-scoped tokens only); [DefaultCheckStrings] prints
-// them. Options.Policy overrides rules by name, as Go [Rule]s or compiled
-// from oslo.policy check strings ([ParseRule], [ParsePolicy],
-// [LoadPolicyFile] for a policy.yaml). A refusal is 403.
+// them. Rules are enforced by identity/policy, novakit's oslo.policy:
+// Options.Policy overrides rules by name with check strings, or
+// Options.Enforcer (from [NewEnforcer], with LoadFile for a policy.yaml)
+// replaces the whole policy. A refusal is 403.
 //
 // # Operations
 //
@@ -72,8 +73,5 @@
 // Differences from Placement: PUT /resource_classes/{name} before 1.7
 // renames a class in use only when the backend is a
 // [ResourceClassRenamer] (placement.Index is not: there it renames unused
-// classes and answers 409 for a class in use); the policy language knows
-// the checks Placement's defaults use (role, rule, is_admin, credential
-// against target or literal, @, !, not/and/or), not http: or custom
-// checks.
+// classes and answers 409 for a class in use).
 package api

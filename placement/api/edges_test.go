@@ -100,10 +100,11 @@ func TestPolicyOverridesAndFile(t *testing.T) {
 "placement:allocation_candidates:list": "(role:reader and project_id:p1) or rule:admin_api"
 "placement:traits:list": "!"
 `), 0o600))
-	rules, err := api.LoadPolicyFile(file)
+	enf, err := api.NewEnforcer(api.PolicyLegacy, nil)
 	require.NoError(t, err)
+	require.NoError(t, enf.LoadFile(file))
 	idx := placement.New(placement.Options{})
-	h := api.New(idx, api.Options{Authenticator: roleAuth(), Policy: rules})
+	h := api.New(idx, api.Options{Authenticator: roleAuth(), Enforcer: enf})
 	c := &client{t: t, idx: idx, h: h}
 	for _, tc := range []struct {
 		token, path string
@@ -123,90 +124,34 @@ func TestPolicyOverridesAndFile(t *testing.T) {
 		assert.Equal(t, tc.want, r.status, "%s %s: %s", tc.token, tc.path, r.raw)
 	}
 
-	for _, bad := range []string{`"x": "role:"`, `"x": "role:a and"`, `"x": "(role:a"`, `"x": "frob:1"`, `"x": "project_id:%(zone)s"`, `- a list`} {
+	for _, bad := range []string{`"x": "role:a and"`, `"x": "(role:a"`, `- a list`} {
 		require.NoError(t, os.WriteFile(file, []byte(bad), 0o600))
-		_, err := api.LoadPolicyFile(file)
-		assert.Error(t, err, bad)
+		assert.Error(t, enf.LoadFile(file), bad)
 	}
-	_, err = api.LoadPolicyFile(filepath.Join(dir, "missing.yaml"))
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.ErrorIs(t, enf.LoadFile(filepath.Join(dir, "missing.yaml")), os.ErrNotExist)
 }
 
-func TestParseRule(t *testing.T) {
-	admin := &identity.Credentials{UserID: "a", ProjectID: "p1", Roles: []string{"Admin"}}
-	reader := &identity.Credentials{UserID: "r", ProjectID: "p1", Roles: []string{"reader"}}
-	system := &identity.Credentials{UserID: "s", SystemScope: "all", Roles: []string{"reader"}}
-	rules := map[string]string{"is_reader": "role:reader"}
-	for _, tc := range []struct {
-		check string
-		creds *identity.Credentials
-		want  bool
-	}{
-		{"", reader, true},
-		{"@", reader, true},
-		{"!", admin, false},
-		{"role:admin", admin, true},
-		{"role:admin", reader, false},
-		{"not role:admin", reader, true},
-		{"role:admin or role:reader", reader, true},
-		{"role:admin and role:reader", reader, false},
-		{"role:reader and project_id:%(project_id)s", reader, true},
-		{"role:reader and project_id:%(project_id)s", system, false},
-		{"(role:admin or role:reader) and not user_id:r", reader, false},
-		{"((role:admin)) or (role:reader and (project_id:p1))", reader, true},
-		{"role:reader and system_scope:all", system, true},
-		{"role:reader and system_scope:all", reader, false},
-		{"rule:is_reader", reader, true},
-		{"rule:missing", admin, false},
-		{"is_admin:True", admin, true},
-		{"is_admin:True", reader, false},
-		{"user_id:%(user_id)s", reader, false},
-		{"project_id:'p1'", reader, true},
-		{"role:reader or role:admin and not role:reader", reader, true}, // and binds tighter
-	} {
-		r, err := api.ParseRule(tc.check)
-		require.NoError(t, err, tc.check)
-		rs, err := api.ParsePolicy(rules)
-		require.NoError(t, err)
-		// Evaluate through a handler-free Env: the rule for usages sees target p1.
-		got := evalRule(r, rs, tc.creds, api.Target{ProjectID: "p1", UserID: "someone"})
-		assert.Equal(t, tc.want, got, "%q for %s", tc.check, tc.creds.UserID)
-	}
-	for _, bad := range []string{"role:", "and", "role:a or", "(role:a", "role:a)", "nope", "x:1", "project_id:%(p)s", "not"} {
-		_, err := api.ParseRule(bad)
-		assert.Error(t, err, bad)
-	}
-}
-
-// evalRule checks r for creds through a handler with a one-route policy:
-// it is the only public way to build an Env carrying other rules.
-func evalRule(r api.Rule, others map[string]api.Rule, creds *identity.Credentials, target api.Target) bool {
-	pol := map[string]api.Rule{api.RuleTotalUsages: r}
-	for k, v := range others {
-		pol[k] = v
-	}
-	h := api.New(placement.New(placement.Options{}), api.Options{
-		Authenticator: identity.AuthenticatorFunc(func(context.Context, string) (*identity.Credentials, error) { return creds, nil }),
-		Policy:        pol,
-	})
-	req := httptest.NewRequest("GET", "/usages?project_id="+target.ProjectID+"&user_id="+target.UserID, nil)
-	req.Header.Set("X-Auth-Token", "x")
-	req.Header.Set("OpenStack-API-Version", "placement 1.39")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
-	return w.Code == 200
-}
-
-func FuzzParseRule(f *testing.F) {
-	for _, s := range []string{"role:admin or (role:reader and project_id:%(project_id)s)", "not @", "((!))", "rule:x and", "a:b:c"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		r, err := api.ParseRule(s)
-		if err == nil && r == nil {
-			t.Fatalf("%q: nil rule without error", s)
+func TestNewEnforcer(t *testing.T) {
+	_, err := api.NewEnforcer(api.PolicySecureRBAC, map[string]string{api.RuleReshape: "role:service or (role:admin"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), api.RuleReshape)
+	// Overrides keep the default's scope types.
+	e, err := api.NewEnforcer(api.PolicySecureRBAC, map[string]string{api.RuleProvidersList: "@"})
+	require.NoError(t, err)
+	assert.True(t, e.Allowed(&identity.Credentials{UserID: "u", ProjectID: "p"}, api.RuleProvidersList, nil))
+	assert.False(t, e.Allowed(&identity.Credentials{UserID: "u", SystemScope: "all", Roles: []string{"admin"}}, api.RuleProvidersList, nil))
+	// Every route's rule has a default in both sets.
+	for _, d := range []api.PolicyDefaults{api.PolicyLegacy, api.PolicySecureRBAC} {
+		checks := api.DefaultCheckStrings(d)
+		for _, n := range api.RuleNames() {
+			assert.NotEmpty(t, checks[n], "%s: %s", d, n)
 		}
-	})
+		p, err := api.ParsePolicyDefaults(d.String())
+		require.NoError(t, err)
+		assert.Equal(t, d, p)
+	}
+	_, err = api.ParsePolicyDefaults("strict")
+	assert.Error(t, err)
 }
 
 func TestAuthenticatorFailureIs503(t *testing.T) {

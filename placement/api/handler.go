@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/novakit/novakit/identity"
+	"github.com/novakit/novakit/identity/policy"
 	"github.com/novakit/novakit/placement"
 )
 
@@ -92,15 +93,21 @@ type Options struct {
 	// matching identity.ErrUnauthorized is 401; any other (the identity
 	// service is unreachable) is 503.
 	Authenticator identity.Authenticator
-	// PolicyDefaults selects Placement's default rule set (zero:
-	// PolicyLegacy, everything admin-only).
+	// Policy decides who may call what (an identity/policy Enforcer; build
+	// one with NewEnforcer to choose the default set, override rules with
+	// oslo.policy check strings or load a policy.yaml). Nil: Placement's
+	// defaults of PolicyDefaults with Policy overrides.
+	Enforcer *policy.Enforcer
+	// PolicyDefaults selects Placement's default rule set when Enforcer is
+	// nil (zero: PolicyLegacy, everything admin-only).
 	PolicyDefaults PolicyDefaults
-	// Policy overrides rules of the default set by name (ParsePolicy and
-	// LoadPolicyFile turn oslo.policy check strings into Rules); rules not
-	// named keep their default. Under PolicySecureRBAC the scope check
-	// applies to overridden rules too, as scope_types belong to the
-	// registered default in oslo.policy.
-	Policy map[string]Rule
+	// Policy overrides rules by name with oslo.policy check strings when
+	// Enforcer is nil; rules not named keep their default. Under
+	// PolicySecureRBAC the scope check applies to overridden rules too, as
+	// scope types belong to the registered default in oslo.policy. New
+	// panics if a check string does not parse: validate untrusted input
+	// with NewEnforcer.
+	Policy map[string]string
 	// MaxBodyBytes limits request bodies (≤ 0: DefaultMaxBodyBytes); a larger
 	// body is refused with 413.
 	MaxBodyBytes int64
@@ -122,8 +129,7 @@ type Options struct {
 type server struct {
 	idx          Backend
 	auth         identity.Authenticator
-	policy       map[string]Rule
-	enforceScope bool
+	policy       *policy.Enforcer
 	maxBody      int64
 	now          func() time.Time
 	cors         *CORS
@@ -134,19 +140,23 @@ type server struct {
 // New returns the OpenStack Placement REST API (microversions 1.0–1.39) over
 // b, with GET /healthz and GET /metrics besides. It is safe for concurrent
 // use; all state lives in b. It panics if Options.Registry already holds
-// collectors of the same names (two handlers sharing one registry).
+// collectors of the same names (two handlers sharing one registry) or if
+// an Options.Policy check string does not parse.
 func New(b Backend, opts Options) http.Handler {
 	s := &server{idx: b, auth: opts.Authenticator, maxBody: opts.MaxBodyBytes, now: opts.Now,
-		policy: DefaultRules(opts.PolicyDefaults), enforceScope: opts.PolicyDefaults == PolicySecureRBAC,
-		cors: opts.CORS.withDefaults(), log: opts.Logger}
+		policy: opts.Enforcer, cors: opts.CORS.withDefaults(), log: opts.Logger}
+	if s.policy == nil {
+		e, err := NewEnforcer(opts.PolicyDefaults, opts.Policy)
+		if err != nil {
+			panic("placement/api: " + err.Error())
+		}
+		s.policy = e
+	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	for name, r := range opts.Policy {
-		s.policy[name] = r
 	}
 	s.metrics = newMetrics(opts.Registry)
 	return s
