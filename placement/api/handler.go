@@ -127,14 +127,14 @@ type Options struct {
 
 // server is the http.Handler New returns.
 type server struct {
-	idx          Backend
-	auth         identity.Authenticator
-	policy       *policy.Enforcer
-	maxBody      int64
-	now          func() time.Time
-	cors         *CORS
-	log          *slog.Logger
-	metrics      *metrics
+	idx     Backend
+	auth    identity.Authenticator
+	policy  *policy.Enforcer
+	maxBody int64
+	now     func() time.Time
+	cors    *CORS
+	log     *slog.Logger
+	metrics *metrics
 }
 
 // New returns the OpenStack Placement REST API (microversions 1.0–1.39) over
