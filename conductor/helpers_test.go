@@ -291,7 +291,7 @@ func (e *env) addHost(name string, vcpus, ram, disk int64) host {
 func (e *env) newInstances(n int, f compute.Flavor) *compute.BuildRequest {
 	e.t.Helper()
 	req := &compute.BuildRequest{RequestID: "req-" + uuid.NewString(),
-		Spec: &compute.RequestSpec{ProjectID: "p1", UserID: "u1", Flavor: f, Image: compute.ImageMeta{ID: "img"}, NumInstances: n},
+		Spec:     &compute.RequestSpec{ProjectID: "p1", UserID: "u1", Flavor: f, Image: compute.ImageMeta{ID: "img"}, NumInstances: n},
 		Networks: []compute.RequestedNetwork{{Auto: true}}}
 	for i := range n {
 		in, err := e.st.Instances().Create(e.ctx, &compute.Instance{UUID: uuid.NewString(), Name: fmt.Sprintf("vm-%d", i),
