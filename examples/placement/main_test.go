@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/novakit/novakit/placement"
+	"github.com/novakit/novakit/placement/client"
+)
+
+// TestMain lets the test binary run the daemon's main as a separate
+// process (the tests re-execute themselves with NOVAKIT_TEST_MAIN=1).
+func TestMain(m *testing.M) {
+	if os.Getenv("NOVAKIT_TEST_MAIN") == "1" {
+		os.Args = append([]string{"placement"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// daemon is the daemon running as a child process.
+type daemon struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	addr   string
+	done   chan struct{}
+}
+
+func (d *daemon) log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stderr.String()
+}
+
+var listeningRE = regexp.MustCompile(`listening on (\S+?)"? `)
+
+// start runs the daemon with args and env and, if wantReady, waits for its
+// "listening on ADDR" line.
+func start(t *testing.T, wantReady bool, env []string, args ...string) *daemon {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	d := &daemon{cmd: exec.Command(exe, args...), done: make(chan struct{})}
+	d.cmd.Env = append(append(os.Environ(), "NOVAKIT_TEST_MAIN=1"), env...)
+	pipe, err := d.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, d.cmd.Start())
+	ready := make(chan string, 1)
+	go func() {
+		defer close(d.done)
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			line := sc.Text()
+			d.mu.Lock()
+			d.stderr.WriteString(line + "\n")
+			d.mu.Unlock()
+			if m := listeningRE.FindStringSubmatch(line + " "); m != nil {
+				select {
+				case ready <- m[1]:
+				default:
+				}
+			}
+		}
+		close(ready)
+	}()
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+			_ = d.cmd.Wait()
+		}
+	})
+	if wantReady {
+		addr, ok := <-ready
+		require.True(t, ok, "the daemon exited before listening:\n%s", d.log())
+		d.addr = addr
+	}
+	return d
+}
+
+// wait waits for the process to end and returns its exit code.
+func (d *daemon) wait(t *testing.T) int {
+	t.Helper()
+	<-d.done // stderr is closed: the process has ended or closed it
+	err := d.cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !assert.ErrorAs(t, err, &ee) {
+		return -1
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+func TestDaemonServesAndDrainsOnSIGTERM(t *testing.T) {
+	d := start(t, true, nil, "-listen", "127.0.0.1:0", "-log-level", "info")
+	base := "http://" + d.addr
+
+	resp, err := http.Get(base + "/healthz")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "ok\n", string(body))
+
+	// Drive it as a scheduler would, through the Go client.
+	c, err := client.New(base, client.Options{Token: client.StaticToken("admin")})
+	require.NoError(t, err)
+	ctx := t.Context()
+	const rp = "4e8e5957-649f-477b-9e5b-f1f75b21c03c"
+	_, err = c.CreateProvider(ctx, placement.ProviderSpec{UUID: rp, Name: "compute1"})
+	require.NoError(t, err)
+	_, _, err = c.SetInventories(ctx, rp, 0, map[string]placement.Inventory{"VCPU": placement.NewInventory(4)})
+	require.NoError(t, err)
+	res, err := c.Candidates(ctx, &placement.CandidateRequest{Groups: []placement.RequestGroup{{Resources: map[string]int64{"VCPU": 4}}}})
+	require.NoError(t, err)
+	require.Len(t, res.AllocationRequests, 1)
+	require.NoError(t, c.SetAllocations(ctx, map[string]placement.ConsumerAllocations{
+		"c0000000-0000-4000-8000-000000000001": {Project: "p", User: "u", Allocations: map[string]map[string]int64{rp: {"VCPU": 4}}},
+	}))
+	err = c.SetAllocations(ctx, map[string]placement.ConsumerAllocations{
+		"c0000000-0000-4000-8000-000000000002": {Project: "p", User: "u", Allocations: map[string]map[string]int64{rp: {"VCPU": 1}}},
+	})
+	assert.ErrorIs(t, err, placement.ErrCapacityExceeded)
+	// A caller without the admin role is refused by the legacy policy.
+	bob, err := client.New(base, client.Options{Token: client.StaticToken("bob:p1")})
+	require.NoError(t, err)
+	_, err = bob.Providers(ctx, placement.ProviderFilter{})
+	assert.ErrorIs(t, err, client.ErrForbidden)
+
+	resp, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(body), `placement_http_requests_total{method="PUT",route="/allocations/{consumer}",status="204"} 1`)
+	assert.Contains(t, string(body), `placement_http_requests_total{method="PUT",route="/allocations/{consumer}",status="409"} 1`)
+
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, d.wait(t), "exit status after SIGTERM; log:\n%s", d.log())
+	log := d.log()
+	assert.Contains(t, log, "draining")
+	assert.Contains(t, log, "stopped")
+	assert.Contains(t, log, "in memory")
+	assert.Regexp(t, `request_id=req-[0-9a-f-]{36} method=POST path=/resource_providers`, log)
+	_, err = http.Get(base + "/healthz")
+	assert.Error(t, err, "still answering after exit")
+}
+
+func TestDaemonFailsToStartWithOneLine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	cfg := filepath.Join(t.TempDir(), "placement.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("listen: "+ln.Addr().String()+"\nlog-level: debug\n"), 0o600))
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"port taken", nil, []string{"-listen", ln.Addr().String()}, "placement: cannot listen on " + ln.Addr().String() + ": bind: address already in use"},
+		{"port taken via env", []string{"NOVAKIT_LISTEN=" + ln.Addr().String()}, nil, "placement: cannot listen on " + ln.Addr().String()},
+		{"port taken via config", nil, []string{"-config", cfg}, "placement: cannot listen on " + ln.Addr().String()},
+		{"bad db", nil, []string{"-listen", "127.0.0.1:0", "-db", "postgres://nova:secret@127.0.0.1:1/placement"}, "placement: -db"},
+		{"bad flag", nil, []string{"-listne", "x"}, "placement: flag provided but not defined: -listne"},
+		{"bad auth", nil, []string{"-auth", "kerberos"}, "placement: -auth \"kerberos\""},
+		{"keystone not built in", nil, []string{"-listen", "127.0.0.1:0", "-auth", "http://127.0.0.1:5000/v3"}, "placement: -auth http://127.0.0.1:5000/v3"},
+		{"bad level", []string{"NOVAKIT_LOG_LEVEL=loud"}, nil, "placement: -log-level \"loud\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := start(t, false, tc.env, tc.args...)
+			code := d.wait(t)
+			out := strings.TrimRight(d.log(), "\n")
+			assert.NotEqual(t, 0, code)
+			assert.NotContains(t, out, "\n", "more than one line")
+			assert.True(t, strings.HasPrefix(out, tc.want), "got %q, want prefix %q", out, tc.want)
+			assert.NotContains(t, out, "secret")
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &out)
+	require.Error(t, err)
+	for _, f := range []string{"-listen", "-db", "-auth", "-config", "-log-level", "-policy-defaults", "-policy-file", "-drain-timeout", "NOVAKIT_DB"} {
+		assert.Contains(t, out.String(), f)
+	}
+}
