@@ -1,0 +1,16 @@
+// Package api serves the Glance v2 image API subset that the openstack
+// CLI, openstacksdk, gophercloud and Nova use, on an image.Store: version
+// documents, image list (filters name, status, visibility, owner, tag,
+// disk/container format, extra properties; marker/limit paging with next
+// links; sort_key/sort_dir or sort), create, show, JSON-patch update
+// (application/openstack-images-v2.1-json-patch, and the 2.0 form),
+// delete, data upload and download, tags, deactivate/reactivate, the
+// image schemas, and Glance's error bodies.
+//
+// Every route but the version documents needs a token, checked by
+// identity.Middleware. Visibility follows Glance: a project sees public
+// and community images and its own; admins see everything; only owners
+// and admins change or delete an image, and only admins publish one.
+// Image members (sharing a "shared" image with other projects) are not
+// implemented.
+package api
