@@ -172,6 +172,9 @@ var topLevel = map[string]bool{
 	"os-networks": true, "os-volumes": true, "os-snapshots": true, "os-security-groups": true,
 	"os-floating-ips": true, "os-instance_usage_audit_log": true, "os-server-external-events": true,
 	"os-assisted-volume-snapshots": true, "os-tenant-networks": true, "os-volumes_boot": true,
+	"os-fping": true, "os-cloudpipe": true, "os-certificates": true, "os-agents": true, "os-cells": true,
+	"os-fixed-ips": true, "os-floating-ips-bulk": true, "os-floating-ip-dns": true,
+	"os-security-group-default-rules": true,
 }
 
 func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {

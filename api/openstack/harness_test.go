@@ -409,6 +409,19 @@ var (
 
 const imageID = "70a599e0-31e7-49b7-b260-868f441e862b"
 
+// testAuth is identity.NoAuth, except that users whose name starts with
+// "reader" get only the reader role.
+func testAuth() identity.Authenticator {
+	na := identity.NoAuth()
+	return identity.AuthenticatorFunc(func(ctx context.Context, tok string) (*identity.Credentials, error) {
+		c, err := na.Authenticate(ctx, tok)
+		if err == nil && strings.HasPrefix(c.UserID, "reader") {
+			c.Roles = []string{"reader"}
+		}
+		return c, err
+	})
+}
+
 // env is one test cloud behind an httptest server.
 type env struct {
 	t     testing.TB
@@ -457,7 +470,7 @@ func newEnv(t testing.TB, hosts int) *env {
 	imgs := &imagesDouble{images: map[string]compute.ImageMeta{imageID: {ID: imageID, Name: "cirros", DiskFormat: "qcow2", ContainerFormat: "bare", MinDiskGB: 1}}}
 	a, err := api.New(api.Options{Store: st, Conductor: conductorDouble{c}, Agent: agentDouble{c}, Images: imgs})
 	require.NoError(t, err)
-	h, err := openstack.New(openstack.Options{API: a, Authenticator: identity.NoAuth()})
+	h, err := openstack.New(openstack.Options{API: a, Authenticator: testAuth()})
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	e := &env{t: t, cloud: c, api: a, h: h, srv: srv, imgs: imgs}
