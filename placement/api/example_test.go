@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -49,4 +52,33 @@ func Example() {
 	// inventory: 200
 	// candidates: 200 true
 	// stale: 409 true
+}
+
+// Run the Placement API as a daemon does: Serve blocks until its context
+// ends, then drains.
+func ExampleServe() {
+	ctx, stop := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- api.Serve(ctx, api.ServeOptions{
+			Listen:  "127.0.0.1:0",
+			Backend: placement.New(placement.Options{}),
+			API:     api.Options{Authenticator: api.NoAuth()},
+			Logger:  slog.New(slog.DiscardHandler),
+			Ready:   func(a net.Addr) { ready <- a },
+		})
+	}()
+	addr := <-ready
+	resp, err := http.Get("http://" + addr.String() + "/healthz")
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println("healthz:", resp.StatusCode)
+	stop()
+	fmt.Println("stopped:", <-done)
+	// Output:
+	// healthz: 200
+	// stopped: <nil>
 }

@@ -489,6 +489,11 @@ func (rq *request) json(status int, v any, lastModified time.Time) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"errors":[{"status":500,"title":"Internal Server Error","detail":"encoding failed"}]}`)
 	}
+	rq.raw(status, b, lastModified)
+}
+
+// raw writes the JSON document b with status, as json does.
+func (rq *request) raw(status int, b []byte, lastModified time.Time) {
 	h := rq.w.Header()
 	if !lastModified.IsZero() && rq.v.AtLeast(15) {
 		h.Set("Last-Modified", lastModified.UTC().Format(http.TimeFormat))
@@ -594,9 +599,9 @@ func findRoute(path string) (*route, map[string]string) {
 // version v: 404 when no route (or no method of it) exists at v, 405 when
 // the path exists but not the method.
 func match(rt *route, method string, v placement.Version) (endpoint, error) {
-	notFound := errorf(http.StatusNotFound, "The resource could not be found.")
+	notFound := func() error { return errorf(http.StatusNotFound, "The resource could not be found.") }
 	if rt == nil {
-		return endpoint{}, notFound
+		return endpoint{}, notFound()
 	}
 	m := method
 	if m == http.MethodHead {
@@ -613,7 +618,7 @@ func match(rt *route, method string, v placement.Version) (endpoint, error) {
 		}
 	}
 	if len(allow) == 0 || found {
-		return endpoint{}, notFound // the route or the method exists at a later microversion
+		return endpoint{}, notFound() // the route or the method exists at a later microversion
 	}
 	sort.Strings(allow)
 	e := errorf(http.StatusMethodNotAllowed, "The method specified is not allowed for this resource.")

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,32 +23,53 @@ func init() {
 	})
 }
 
-func providerJSON(rp placement.ResourceProvider, v placement.Version) map[string]any {
+// appendProvider renders a provider as in GET /resource_providers/{uuid}
+// at microversion v, without reflection: links grow with the version
+// (aggregates 1.1, traits 1.6, allocations 1.11), parent and root uuids
+// appear from 1.14.
+func appendProvider(b []byte, rp placement.ResourceProvider, v placement.Version) []byte {
 	base := "/resource_providers/" + rp.UUID
-	links := []any{
-		map[string]any{"rel": "self", "href": base},
-		map[string]any{"rel": "inventories", "href": base + "/inventories"},
-		map[string]any{"rel": "usages", "href": base + "/usages"},
+	b = append(b, `{"uuid":`...)
+	b = appendString(b, rp.UUID)
+	b = append(b, `,"name":`...)
+	b = appendString(b, rp.Name)
+	b = append(b, `,"generation":`...)
+	b = strconv.AppendInt(b, rp.Generation, 10)
+	b = append(b, `,"links":[`...)
+	link := func(rel, href string, first bool) {
+		if !first {
+			b = append(b, ',')
+		}
+		b = append(b, `{"rel":"`...)
+		b = append(b, rel...)
+		b = append(b, `","href":`...)
+		b = appendString(b, href)
+		b = append(b, '}')
 	}
+	link("self", base, true)
+	link("inventories", base+"/inventories", false)
+	link("usages", base+"/usages", false)
 	if v.AtLeast(1) {
-		links = append(links, map[string]any{"rel": "aggregates", "href": base + "/aggregates"})
+		link("aggregates", base+"/aggregates", false)
 	}
 	if v.AtLeast(6) {
-		links = append(links, map[string]any{"rel": "traits", "href": base + "/traits"})
+		link("traits", base+"/traits", false)
 	}
 	if v.AtLeast(11) {
-		links = append(links, map[string]any{"rel": "allocations", "href": base + "/allocations"})
+		link("allocations", base+"/allocations", false)
 	}
-	out := map[string]any{"uuid": rp.UUID, "name": rp.Name, "generation": rp.Generation, "links": links}
+	b = append(b, ']')
 	if v.AtLeast(14) {
-		out["root_provider_uuid"] = rp.RootUUID
+		b = append(b, `,"root_provider_uuid":`...)
+		b = appendString(b, rp.RootUUID)
+		b = append(b, `,"parent_provider_uuid":`...)
 		if rp.ParentUUID == "" {
-			out["parent_provider_uuid"] = nil
+			b = append(b, "null"...)
 		} else {
-			out["parent_provider_uuid"] = rp.ParentUUID
+			b = appendString(b, rp.ParentUUID)
 		}
 	}
-	return out
+	return append(b, '}')
 }
 
 // queryParams checks q against the parameters allowed at v (Placement
@@ -163,18 +185,25 @@ func listProviders(rq *request) error {
 	if err != nil {
 		return err
 	}
-	list := make([]any, 0, len(rps))
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	b := append((*bp)[:0], `{"resource_providers":[`...)
 	var lm time.Time
-	for _, rp := range rps {
-		list = append(list, providerJSON(rp, v))
+	for i, rp := range rps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendProvider(b, rp, v)
 		if rp.UpdatedAt.After(lm) {
 			lm = rp.UpdatedAt
 		}
 	}
+	b = append(b, "]}"...)
+	*bp = b
 	if lm.IsZero() {
 		lm = rq.s.now()
 	}
-	rq.json(http.StatusOK, map[string]any{"resource_providers": list}, lm)
+	rq.raw(http.StatusOK, b, lm)
 	return nil
 }
 
@@ -215,7 +244,7 @@ func createProvider(rq *request) error {
 	}
 	rq.w.Header().Set("Location", "/resource_providers/"+rp.UUID)
 	if rq.v.AtLeast(20) {
-		rq.json(http.StatusOK, providerJSON(rp, rq.v), rp.UpdatedAt)
+		rq.provider(http.StatusOK, rp, rp.UpdatedAt)
 		return nil
 	}
 	rq.noContent(http.StatusCreated)
@@ -241,7 +270,7 @@ func showProvider(rq *request) error {
 	if err != nil {
 		return err
 	}
-	rq.json(http.StatusOK, providerJSON(rp, rq.v), rp.UpdatedAt)
+	rq.provider(http.StatusOK, rp, rp.UpdatedAt)
 	return nil
 }
 
@@ -293,7 +322,7 @@ func updateProvider(rq *request) error {
 	if err != nil {
 		return err
 	}
-	rq.json(http.StatusOK, providerJSON(rp, rq.v), time.Time{})
+	rq.provider(http.StatusOK, rp, time.Time{})
 	return nil
 }
 
@@ -307,4 +336,12 @@ func deleteProvider(rq *request) error {
 	}
 	rq.noContent(http.StatusNoContent)
 	return nil
+}
+
+// provider writes one provider with a pooled buffer.
+func (rq *request) provider(status int, rp placement.ResourceProvider, lastModified time.Time) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	*bp = appendProvider((*bp)[:0], rp, rq.v)
+	rq.raw(status, *bp, lastModified)
 }
