@@ -142,6 +142,9 @@ type testAgent struct {
 	hold    bool
 	// built is signalled with the instance uuid after each ACTIVE.
 	built chan string
+	// onCast, when set, runs first in every cast (tests stop the
+	// conductor's goroutine there with runtime.Goexit).
+	onCast func(method string)
 }
 
 func newTestAgent(pl conductor.Placement) *testAgent {
@@ -149,6 +152,9 @@ func newTestAgent(pl conductor.Placement) *testAgent {
 }
 
 func (a *testAgent) record(c cast) error {
+	if a.onCast != nil {
+		a.onCast(c.Method)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.casts = append(a.casts, c)
