@@ -1,7 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
 	"net/url"
 	"sort"
 	"strconv"
@@ -81,8 +85,36 @@ func (c *Client) Candidates(ctx context.Context, req *placement.CandidateRequest
 	if err != nil {
 		return nil, err
 	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 8<<20 {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := c.send(ctx, "GET", "/allocation_candidates?"+CandidateQuery(req).Encode(), v, nil, buf, opGeneric); err != nil {
+		return nil, err
+	}
+	res, err := decodeCandidates(buf.Bytes(), req)
+	if err != nil {
+		// Not the shape the fast reader expects: let encoding/json decode
+		// it, or say what is wrong with it.
+		if res, err = decodeCandidatesJSON(buf.Bytes(), req); err != nil {
+			return nil, fmt.Errorf("placement client: GET /allocation_candidates: decoding the answer: %w", err)
+		}
+	}
+	res.Truncated = req.Limit > 0 && len(res.AllocationRequests) == req.Limit
+	return res, nil
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// decodeCandidatesJSON is decodeCandidates by encoding/json (the
+// reference the fast reader is tested against, and its fallback).
+func decodeCandidatesJSON(b []byte, req *placement.CandidateRequest) (*placement.CandidateResult, error) {
 	var out candidatesJSON
-	if _, err := c.send(ctx, "GET", "/allocation_candidates?"+CandidateQuery(req).Encode(), v, nil, &out, opGeneric); err != nil {
+	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, err
 	}
 	res := &placement.CandidateResult{
@@ -122,7 +154,6 @@ func (c *Client) Candidates(ctx context.Context, req *placement.CandidateRequest
 		res.ProviderSummaries = append(res.ProviderSummaries, s)
 	}
 	sort.Slice(res.ProviderSummaries, func(i, j int) bool { return res.ProviderSummaries[i].UUID < res.ProviderSummaries[j].UUID })
-	res.Truncated = req.Limit > 0 && len(res.AllocationRequests) == req.Limit
 	return res, nil
 }
 

@@ -224,7 +224,7 @@ const (
 
 // send performs one request at microversion v (zero: no header) with body
 // marshalled as JSON (nil: none) and decodes a 2xx JSON answer into out
-// (nil: discard). It returns the response (body consumed) or the mapped
+// (nil: discard; a *bytes.Buffer receives the raw body). It returns the response (body consumed) or the mapped
 // error.
 func (c *Client) send(ctx context.Context, method, path string, v placement.Version, body, out any, kind op) (*http.Response, error) {
 	var rd io.Reader
@@ -269,6 +269,15 @@ func (c *Client) send(ctx context.Context, method, path string, v placement.Vers
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if buf, ok := out.(*bytes.Buffer); ok {
+			if _, err := buf.ReadFrom(resp.Body); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, fmt.Errorf("placement client: %s %s: reading the answer: %w", method, path, err)
+			}
+			return resp, nil
+		}
 		if out != nil && resp.StatusCode != http.StatusNoContent {
 			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 				if ctx.Err() != nil {
