@@ -110,14 +110,21 @@ const (
 	EventUnshelve         = "conductor_unshelve_instance"
 )
 
-// startEvent ensures the action exists (idempotent by request id) and
-// starts the conductor's event on it. Action-log failures never stop a
-// flow: they are logged.
+// startEvent starts the conductor's event on the request's action,
+// creating the action first when the API has not (idempotent by request
+// id). Action-log failures never stop a flow: they are logged.
 func (s *Service) startEvent(ctx context.Context, inst *compute.Instance, requestID, action, event string) {
 	if requestID == "" {
 		return
 	}
-	_, err := s.st.InstanceActions().Start(ctx, &compute.InstanceAction{
+	_, err := s.st.InstanceActions().StartEvent(ctx, inst.UUID, requestID, event, s.cfg.Host, time.Time{})
+	if !errors.Is(err, compute.ErrNotFound) {
+		if err != nil {
+			s.log.Warn("conductor: recording event failed", "instance", inst.UUID, "event", event, "err", err)
+		}
+		return
+	}
+	_, err = s.st.InstanceActions().Start(ctx, &compute.InstanceAction{
 		Action: action, InstanceUUID: inst.UUID, RequestID: requestID,
 		UserID: inst.UserID, ProjectID: inst.ProjectID,
 	})
