@@ -53,6 +53,16 @@
 // request id (an inbound X-Openstack-Request-Id of the form req-UUID), the
 // route, status, duration, microversion, user and project.
 //
+// # Serving
+//
+// [Serve] runs the API on a listener until its context ends, logging
+// "listening on ADDR" when ready, then drains requests in flight; a start
+// that cannot bind fails at once with a one-line error. [DaemonConfig]
+// and [ParseDaemonConfig] read novakit's daemon conventions (flags,
+// NOVAKIT_* variables, a -config YAML file) and [DaemonConfig.ServeOptions]
+// turns them into ServeOptions: examples/placement is a few lines over
+// them, and an embedder builds the same daemon over another Backend.
+//
 // # Routes
 //
 // Resource providers, inventories, usages, traits, resource classes,
