@@ -133,13 +133,16 @@ func PlanDisks(dir string, f compute.Flavor, img compute.ImageMeta, h HostInfo, 
 		if err != nil {
 			return nil, err
 		}
+		// Device names share their prefix across buses (sata and scsi
+		// are both sd*): count every disk with the CD-ROM's prefix.
+		prefix := DeviceName(cb, 0)[:2]
 		idx := 0
 		for _, k := range ds {
-			if k.Bus == cb {
+			if strings.HasPrefix(k.Dev, prefix) {
 				idx++
 			}
 		}
-		if cb == "ide" {
+		if cb == "ide" && idx <= 3 {
 			idx = 3 // hdd: Nova's place for the config drive on IDE
 		}
 		ds = append(ds, Disk{Path: filepath.Join(dir, configDisk), Format: "raw", Device: "cdrom", Bus: cb, Dev: DeviceName(cb, idx), ReadOnly: true, Role: "config"})
@@ -196,7 +199,13 @@ func (d *Driver) cachedImage(ctx context.Context, id string, disk bool) (string,
 		if !disk {
 			return p, 0, nil
 		}
+		if vs, ok := d.baseSizes.Load(p); ok {
+			return p, vs.(int64), nil
+		}
 		ii, err := d.imageInfo(ctx, p)
+		if err == nil {
+			d.baseSizes.Store(p, ii.VirtualSize)
+		}
 		return p, ii.VirtualSize, err
 	}
 	if d.opts.Images == nil {
@@ -249,6 +258,9 @@ func (d *Driver) cachedImage(ctx context.Context, id string, disk bool) (string,
 	if err := os.Rename(tmp, p); err != nil {
 		os.Remove(tmp)
 		return "", 0, err
+	}
+	if disk {
+		d.baseSizes.Store(p, vsize)
 	}
 	return p, vsize, nil
 }

@@ -92,6 +92,9 @@ type Driver struct {
 	spice    bool
 
 	locks keyedMutex
+	// baseSizes caches the virtual size of base images (path → int64):
+	// base files never change once in the cache.
+	baseSizes sync.Map
 
 	mu     sync.Mutex
 	subs   map[*subscription]struct{}

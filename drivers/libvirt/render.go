@@ -238,7 +238,16 @@ func RenderDomain(cfg *GuestConfig) (*libvirtxml.Domain, error) {
 			Target: &libvirtxml.DomainSerialTarget{Port: &port},
 		}}
 	}
-	dev.Consoles = []libvirtxml.DomainConsole{{Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: &port}}}
+	// The console is the first serial port (libvirt aliases the two when
+	// their sources match).
+	dev.Consoles = []libvirtxml.DomainConsole{{Source: dev.Serials[0].Source, Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: &port}}}
+	video := prop(cfg.Image, PropVideoModel)
+	if video == "" {
+		video = "virtio"
+	}
+	if !slices.Contains(videoModels, video) {
+		return nil, compute.InvalidInput(PropVideoModel, "unknown video model %q (want one of %s)", video, strings.Join(videoModels, ", "))
+	}
 	if cfg.VNC || cfg.SPICE {
 		listen := cfg.Listen
 		if listen == "" {
@@ -250,13 +259,6 @@ func RenderDomain(cfg *GuestConfig) (*libvirtxml.Domain, error) {
 		}
 		if cfg.SPICE {
 			dev.Graphics = append(dev.Graphics, libvirtxml.DomainGraphic{Spice: &libvirtxml.DomainGraphicSpice{AutoPort: "yes", Listen: listen, Listeners: lst}})
-		}
-		video := prop(cfg.Image, PropVideoModel)
-		if video == "" {
-			video = "virtio"
-		}
-		if !slices.Contains(videoModels, video) {
-			return nil, compute.InvalidInput(PropVideoModel, "unknown video model %q (want one of %s)", video, strings.Join(videoModels, ", "))
 		}
 		dev.Videos = []libvirtxml.DomainVideo{{Model: libvirtxml.DomainVideoModel{Type: video}}}
 		dev.Inputs = []libvirtxml.DomainInput{{Type: "tablet", Bus: "usb"}}
