@@ -398,3 +398,21 @@ func ExampleIssuer() {
 	fmt.Println(c.UserName, c.ProjectName, c.Roles, err)
 	// Output: demo demo [member reader] <nil>
 }
+
+func TestLoadOrCreateKey(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sub", "token.key")
+	k1, err := embedded.LoadOrCreateKey(path)
+	require.NoError(t, err)
+	k2, err := embedded.LoadOrCreateKey(path)
+	require.NoError(t, err)
+	assert.Equal(t, k1, k2)
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	_, err = embedded.NewValidator(k1)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o600))
+	_, err = embedded.LoadOrCreateKey(path)
+	assert.ErrorContains(t, err, path)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/novakit/novakit/identity"
+	"github.com/novakit/novakit/identity/embedded"
 )
 
 // oscRequired: in CI (or with NOVAKIT_TEST_SERVICES=require) a missing
@@ -40,37 +41,12 @@ func TestOpenStackClient(t *testing.T) {
 	iss, srv, _ := startIssuer(t, nil)
 	dir := t.TempDir()
 	clouds := filepath.Join(dir, "clouds.yaml")
-	require.NoError(t, os.WriteFile(clouds, []byte(`clouds:
-  admin:
-    auth:
-      auth_url: `+srv.URL+`/v3
-      username: admin
-      password: secret
-      project_name: admin
-      user_domain_name: Default
-      project_domain_name: Default
-    region_name: RegionOne
-    interface: public
-    identity_api_version: 3
-  demo:
-    auth:
-      auth_url: `+srv.URL+`
-      username: demo
-      password: demopass
-      project_name: demo
-      user_domain_name: Default
-      project_domain_name: Default
-    region_name: RegionOne
-    interface: public
-  wrong:
-    auth:
-      auth_url: `+srv.URL+`/v3
-      username: demo
-      password: nope
-      project_name: demo
-      user_domain_name: Default
-      project_domain_name: Default
-`), 0o600))
+	yml, err := embedded.CloudsYAML(srv.URL+"/v3", "",
+		embedded.Cloud{Name: "admin", Username: "admin", Password: "secret", ProjectName: "admin"},
+		embedded.Cloud{Name: "demo", Username: "demo", Password: "demopass", ProjectName: "demo"},
+		embedded.Cloud{Name: "wrong", Username: "demo", Password: "nope", ProjectName: "demo"})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(clouds, yml, 0o600))
 	osc := func(cloud string, args ...string) (string, error) {
 		cmd := exec.CommandContext(t.Context(), bin, append([]string{"--os-cloud", cloud}, args...)...)
 		cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+clouds, "HOME="+dir)
@@ -124,6 +100,16 @@ func TestOpenStackClient(t *testing.T) {
 	require.NoError(t, err, out)
 	_, err = iss.Authenticate(t.Context(), tok)
 	require.ErrorIs(t, err, identity.ErrUnauthorized)
+
+	// An auth_url without /v3: keystoneauth discovers v3 from GET /.
+	root, err := embedded.CloudsYAML(srv.URL, "", embedded.Cloud{Name: "root", Username: "demo", Password: "demopass", ProjectName: "demo"})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "root.yaml"), root, 0o600))
+	cmd := exec.CommandContext(t.Context(), bin, "--os-cloud", "root", "token", "issue", "-f", "value", "-c", "project_id")
+	cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+filepath.Join(dir, "root.yaml"), "HOME="+dir)
+	rootOut, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(rootOut))
+	assert.Equal(t, embedded.StableID("project", "demo"), strings.TrimSpace(string(rootOut)))
 
 	out, err = osc("wrong", "token", "issue")
 	require.Error(t, err)
