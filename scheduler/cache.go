@@ -35,6 +35,7 @@ type hostCache struct {
 	mu        sync.RWMutex // guards everything below and the HostStates
 	hosts     []*HostState
 	byUUID    map[string]*HostState
+	byKey     map[uuidKey]int32 // host index by parsed uuid: cheap to hash, no host state touched
 	byHost    map[string][]*HostState
 	aggs      []*compute.Aggregate
 	multKeys  map[string]bool // weigher multiplier keys some aggregate overrides; replaced, never mutated
@@ -128,12 +129,17 @@ func (c *hostCache) refreshLocked(ctx context.Context) error {
 func (c *hostCache) applyNodes(nodes []*compute.ComputeNode) {
 	seen := make(map[string]bool, len(nodes))
 	changed := false
+	var block []HostState // new host states, allocated together
 	for _, n := range nodes {
 		u := strings.ToLower(n.UUID)
 		seen[u] = true
 		h := c.byUUID[u]
 		if h == nil {
-			h = &HostState{CellUUID: c.cell}
+			if len(block) == 0 {
+				block = make([]HostState, max(64, len(nodes)-len(c.byUUID)))
+			}
+			h, block = &block[0], block[1:]
+			h.CellUUID = c.cell
 			h.setNode(n)
 			c.byUUID[u] = h
 			changed = true
@@ -174,9 +180,13 @@ func (c *hostCache) applyNodes(nodes []*compute.ComputeNode) {
 	}
 	c.hosts = hosts
 	c.byHost = make(map[string][]*HostState, len(hosts))
+	c.byKey = make(map[uuidKey]int32, len(hosts))
 	for i, h := range hosts {
 		h.idx = int32(i)
 		c.byHost[h.Host] = append(c.byHost[h.Host], h)
+		if k, ok := parseUUIDKey(h.UUID); ok {
+			c.byKey[k] = int32(i)
+		}
 	}
 	// Instances on removed nodes no longer count anywhere.
 	for u, r := range c.insts {
@@ -213,6 +223,58 @@ func (c *hostCache) applyAggregates(aggs []*compute.Aggregate) {
 		}
 	}
 	c.multKeys = keys
+}
+
+// uuidKey is a uuid's 16 bytes.
+type uuidKey [16]byte
+
+// parseUUIDKey parses the canonical 8-4-4-4-12 hex form (either case).
+func parseUUIDKey(s string) (k uuidKey, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return k, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return k, false
+		}
+		k[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return k, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// lookup finds the index of a compute node's host state, or -1.
+func (c *hostCache) lookup(u string) int32 {
+	if k, ok := parseUUIDKey(u); ok {
+		if i, ok := c.byKey[k]; ok {
+			return i
+		}
+		return -1
+	}
+	if h := c.byUUID[u]; h != nil {
+		return h.idx
+	}
+	return -1
 }
 
 // nodeFor finds the node an instance record points at.

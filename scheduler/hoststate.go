@@ -41,6 +41,33 @@ const (
 // reported. Filters and weighers must treat it as read-only; the cache
 // mutates it under its lock.
 type HostState struct {
+	// The fields the default filters and weighers read come first, so
+	// that they share a cache line or two.
+	lastSeenN int64 // ServiceLastSeen in Unix nanoseconds
+
+	FreeRAMMB  int64
+	FreeDiskMB int64
+	VCPUsTotal int64
+	VCPUsUsed  int64
+
+	CPUAllocationRatio float64
+
+	// NumInstances counts the live instances on the node; NumIOOps those
+	// of them doing I/O-heavy work (building, resizing, rebuilding,
+	// snapshotting, backing up, rescuing, unshelving).
+	NumInstances int
+	NumIOOps     int
+
+	multOver map[string]float64 // weigher multiplier overrides from aggregate metadata
+	idx      int32
+
+	// Service: HasService is false when the host has no nova-compute
+	// service record (ComputeFilter then refuses it).
+	HasService        bool
+	ServiceDisabled   bool
+	ServiceForcedDown bool
+	removed           bool
+
 	Host     string
 	Nodename string
 	// UUID is the compute node's uuid, which is its root resource
@@ -55,21 +82,11 @@ type HostState struct {
 	CPUInfo            string // JSON
 
 	TotalUsableRAMMB  int64
-	FreeRAMMB         int64
 	TotalUsableDiskGB int64
-	FreeDiskMB        int64
-	VCPUsTotal        int64
-	VCPUsUsed         int64
 
-	CPUAllocationRatio  float64
 	RAMAllocationRatio  float64
 	DiskAllocationRatio float64
 
-	// NumInstances counts the live instances on the node; NumIOOps those
-	// of them doing I/O-heavy work (building, resizing, rebuilding,
-	// snapshotting, backing up, rescuing, unshelving).
-	NumInstances int
-	NumIOOps     int
 	FailedBuilds int
 
 	Stats              map[string]string
@@ -85,21 +102,11 @@ type HostState struct {
 	AggregateMetadata map[string][]string
 	AvailabilityZone  string
 
-	// Service: HasService is false when the host has no nova-compute
-	// service record (ComputeFilter then refuses it).
-	HasService        bool
-	ServiceDisabled   bool
-	ServiceForcedDown bool
-	ServiceLastSeen   time.Time
+	ServiceLastSeen time.Time
 
 	// Updated is the node record's UpdatedAt the resource figures come
 	// from.
 	Updated time.Time
-
-	idx       int32
-	lastSeenN int64              // ServiceLastSeen in Unix nanoseconds
-	multOver  map[string]float64 // weigher multiplier overrides from aggregate metadata
-	removed   bool
 }
 
 // ServiceUp reports whether the host's compute service counts as up at

@@ -168,14 +168,17 @@ type scratch struct {
 	raw    []float64
 	rank   []int32
 	seen   []uint32
+	arOf   []int32 // allocation request per host idx, valid where seen == gen
 	gen    uint32
 	rootOf map[string]string
 	reject []int
+	active []int32 // filters that apply to the request
 }
 
 func (sc *scratch) reset(nHosts int) {
 	if len(sc.seen) < nHosts {
 		sc.seen = make([]uint32, nHosts+nHosts/4)
+		sc.arOf = make([]int32, len(sc.seen))
 		sc.gen = 0
 	}
 	sc.gen++
@@ -306,15 +309,21 @@ func (s *Scheduler) placeOne(ctx context.Context, req *Request, res *placement.C
 			sc.reject = make([]int, len(s.filters))
 		}
 		clear(sc.reject)
+		sc.active = sc.active[:0]
+		for i := range s.filters {
+			if f := &s.filters[i]; f.app == nil || f.app.Applies(req) {
+				sc.active = append(sc.active, int32(i))
+			}
+		}
 		for j := range sc.cands {
-			if forced || s.passes(sc.cands[j].h, req, true, sc.reject) {
+			if forced || s.passes(sc.cands[j].h, req, true, sc) {
 				sc.once = append(sc.once, int32(j))
 			}
 		}
 	}
 	sc.passed = sc.passed[:0]
 	for _, j := range sc.once {
-		if forced || s.passes(sc.cands[j].h, req, false, sc.reject) {
+		if forced || s.passes(sc.cands[j].h, req, false, sc) {
 			sc.passed = append(sc.passed, j)
 		}
 	}
@@ -390,15 +399,16 @@ func isClaimConflict(err error) bool {
 		errors.Is(err, placement.ErrGenerationConflict) || errors.Is(err, placement.ErrNotFound)
 }
 
-// passes runs the once-per-request filters (once true) or the others.
-func (s *Scheduler) passes(h *HostState, r *Request, once bool, reject []int) bool {
-	for i := range s.filters {
+// passes runs the applicable once-per-request filters (once true) or the
+// others.
+func (s *Scheduler) passes(h *HostState, r *Request, once bool, sc *scratch) bool {
+	for _, i := range sc.active {
 		f := &s.filters[i]
-		if f.once != once || (f.app != nil && !f.app.Applies(r)) {
+		if f.once != once {
 			continue
 		}
 		if !f.f.HostPasses(h, r) {
-			reject[i]++
+			sc.reject[i]++
 			return false
 		}
 	}
@@ -424,13 +434,13 @@ func (s *Scheduler) mapCandidates(req *Request, res *placement.CandidateResult, 
 	sc.reset(len(c.hosts))
 	for i := range res.AllocationRequests {
 		ar := &res.AllocationRequests[i]
-		var h *HostState
+		idx := int32(-1)
 		for _, pr := range ar.Allocations {
-			if h = c.byUUID[pr.ProviderUUID]; h != nil {
+			if idx = c.lookup(pr.ProviderUUID); idx >= 0 {
 				break
 			}
 		}
-		if h == nil {
+		if idx < 0 {
 			// Only child or sharing providers: find the tree's root.
 			if sc.rootOf == nil {
 				sc.rootOf = map[string]string{}
@@ -441,16 +451,23 @@ func (s *Scheduler) mapCandidates(req *Request, res *placement.CandidateResult, 
 				}
 			}
 			for _, pr := range ar.Allocations {
-				if h = c.byUUID[sc.rootOf[pr.ProviderUUID]]; h != nil {
+				if idx = c.lookup(sc.rootOf[pr.ProviderUUID]); idx >= 0 {
 					break
 				}
 			}
 		}
-		if h == nil || int(h.idx) >= len(sc.seen) || sc.seen[h.idx] == sc.gen {
+		if idx < 0 || int(idx) >= len(sc.seen) || sc.seen[idx] == sc.gen {
 			continue
 		}
-		sc.seen[h.idx] = sc.gen
-		sc.cands = append(sc.cands, cand{h: h, ar: int32(i)})
+		sc.seen[idx] = sc.gen
+		sc.arOf[idx] = int32(i)
+	}
+	// Candidates in host order: host states are allocated in that order,
+	// so filters and weighers walk memory sequentially.
+	for idx, h := range c.hosts {
+		if sc.seen[idx] == sc.gen {
+			sc.cands = append(sc.cands, cand{h: h, ar: sc.arOf[idx]})
+		}
 	}
 }
 
@@ -532,14 +549,14 @@ func (s *Scheduler) weigh(req *Request, sc *scratch) {
 	}
 }
 
-// better orders passed positions: higher weight first, then candidate
-// order (placement's seeded order).
+// better orders passed positions: higher weight first, then placement's
+// (seeded) candidate order.
 func better(sc *scratch, a, b int32) bool {
 	wa, wb := sc.w[a], sc.w[b]
 	if wa != wb {
 		return wa > wb
 	}
-	return a < b
+	return sc.cands[sc.passed[a]].ar < sc.cands[sc.passed[b]].ar
 }
 
 // topK leaves in sc.rank the k best passed positions, best first, in

@@ -142,7 +142,10 @@ func TestWeighers(t *testing.T) {
 }
 
 func TestTopKKeepsOrderAndTies(t *testing.T) {
-	sc := &scratch{w: []float64{1, 5, 3, 5, 0, 4}, passed: make([]int32, 6)}
+	sc := &scratch{w: []float64{1, 5, 3, 5, 0, 4}, passed: []int32{0, 1, 2, 3, 4, 5}, cands: make([]cand, 6)}
+	for i := range sc.cands {
+		sc.cands[i].ar = int32(i)
+	}
 	topK(sc, 3)
 	assert.Equal(t, []int32{1, 3, 5}, sc.rank, "ties keep candidate order")
 	assert.True(t, fullRank(sc, 3))
