@@ -131,27 +131,6 @@ type Conductor interface {
 }
 
 // RescheduleRequest is a build handed back to the conductor for another
-// host. It travels over the queue as JSON.
-type RescheduleRequest struct {
-	// RequestID is the request id of the instance's create action.
-	RequestID    string `json:"request_id"`
-	InstanceUUID string `json:"instance_uuid"`
-	// Spec is the request spec; its Retry lists the hosts tried so far,
-	// this one included, and counts the attempts.
-	Spec *compute.RequestSpec `json:"request_spec"`
-	// Alternates are the hosts left to try, in the scheduler's order,
-	// each with its (unclaimed) allocation request. Empty: no retry left.
-	Alternates []compute.Selection `json:"host_list"`
-	// FailedHost and FailedNode are where the build just failed; Reason
-	// is the driver's error text (recorded in the fault if the conductor
-	// gives up).
-	FailedHost string `json:"failed_host"`
-	FailedNode string `json:"failed_node,omitempty"`
-	Reason     string `json:"reason"`
-
-	AdminPassword string                       `json:"admin_password,omitempty"`
-	InjectedFiles []compute.InjectedFile       `json:"injected_files,omitempty"`
-	Networks      []compute.RequestedNetwork   `json:"networks,omitempty"`
-	BlockDevices  []compute.BlockDeviceMapping `json:"block_devices,omitempty"`
-	Tags          []string                     `json:"tags,omitempty"`
-}
+// host: an alias of compute.RescheduleRequest, so that the conductor
+// implements [Conductor] without importing this package.
+type RescheduleRequest = compute.RescheduleRequest
