@@ -27,6 +27,16 @@ func backends() []backendCase {
 	return []backendCase{
 		{"index", func(t *testing.T) api.Backend { return placement.New(placement.Options{}) }},
 		{"client", func(t *testing.T) api.Backend { return newRemote(t, placement.New(placement.Options{})) }},
+		// placement/api serving a client of another placement/api: the
+		// client is a Backend like any other, and errors survive two hops.
+		{"client-via-proxy", func(t *testing.T) api.Backend {
+			inner := newRemote(t, placement.New(placement.Options{}))
+			srv := httptest.NewServer(api.New(inner, api.Options{Authenticator: api.NoAuth()}))
+			t.Cleanup(srv.Close)
+			c, err := client.New(srv.URL, client.Options{Token: client.StaticToken("admin")})
+			require.NoError(t, err)
+			return c
+		}},
 	}
 }
 
