@@ -468,7 +468,8 @@ func newEnv(t testing.TB, hosts int) *env {
 		require.NoError(t, err)
 	}
 	imgs := &imagesDouble{images: map[string]compute.ImageMeta{imageID: {ID: imageID, Name: "cirros", DiskFormat: "qcow2", ContainerFormat: "bare", MinDiskGB: 1}}}
-	a, err := api.New(api.Options{Store: st, Conductor: conductorDouble{c}, Agent: agentDouble{c}, Images: imgs})
+	// The doubles send no heartbeats: services count as up for an hour.
+	a, err := api.New(api.Options{Store: st, Conductor: conductorDouble{c}, Agent: agentDouble{c}, Images: imgs, ServiceDownTime: time.Hour})
 	require.NoError(t, err)
 	h, err := openstack.New(openstack.Options{API: a, Authenticator: testAuth()})
 	require.NoError(t, err)
