@@ -75,14 +75,18 @@ type Image struct {
 	OSHashValue     string            `json:"os_hash_value"`
 	Tags            []string          `json:"tags"`
 	Properties      map[string]string `json:"properties"`
-	CreatedAt       time.Time         `json:"created_at"`
-	UpdatedAt       time.Time         `json:"updated_at"`
+	// Members are the projects a shared image is shared with (see
+	// Store.AddMember); Create and Update leave them alone.
+	Members   []Member  `json:"members,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Clone returns a deep copy of img.
 func (img Image) Clone() Image {
 	img.Tags = slices.Clone(img.Tags)
 	img.Properties = maps.Clone(img.Properties)
+	img.Members = slices.Clone(img.Members)
 	if img.Size != nil {
 		s := *img.Size
 		img.Size = &s

@@ -15,12 +15,16 @@ type Viewer struct {
 }
 
 // CanSee reports whether v may see img, as Glance decides: admins see
-// everything; others see public and community images and their own
-// project's. (Image members are not implemented: a shared image is seen
-// by its owner only.)
+// everything; others see public and community images, their own
+// project's, and shared images they are a member of (whatever the
+// member status).
 func (v Viewer) CanSee(img *Image) bool {
-	return v.Admin || img.Visibility == Public || img.Visibility == Community ||
-		(img.Owner != "" && img.Owner == v.ProjectID)
+	if v.Admin || img.Visibility == Public || img.Visibility == Community ||
+		(img.Owner != "" && img.Owner == v.ProjectID) {
+		return true
+	}
+	_, member := img.MemberOf(v.ProjectID)
+	return member && img.Visibility == Shared && v.ProjectID != ""
 }
 
 // CanModify reports whether v may change or delete img: its owner or an
@@ -44,6 +48,9 @@ type ListQuery struct {
 	Tags []string
 	// Properties: exact matches on extra properties.
 	Properties map[string]string
+	// MemberStatus selects shared images shared with the viewer by
+	// their member status: accepted (default), pending, rejected or all.
+	MemberStatus string
 	// Hidden includes os_hidden images (default: excluded).
 	Hidden bool
 	// SortKeys and SortDirs ("asc"/"desc", default desc) order the
@@ -92,6 +99,11 @@ func (s *Store) List(_ context.Context, q ListQuery) ([]Image, bool, error) {
 	default:
 		return nil, false, fmt.Errorf("%w: visibility: %q is not public, private, shared, community or all", ErrInvalid, q.Visibility)
 	}
+	switch q.MemberStatus {
+	case "", "all", MemberAccepted, MemberPending, MemberRejected:
+	default:
+		return nil, false, fmt.Errorf("%w: member_status: %q is not accepted, pending, rejected or all", ErrInvalid, q.MemberStatus)
+	}
 	s.mu.RLock()
 	var out []Image
 	for _, img := range s.images {
@@ -134,9 +146,17 @@ func (s *Store) List(_ context.Context, q ListQuery) ([]Image, bool, error) {
 func (q *ListQuery) matches(img *Image) bool {
 	v := q.Viewer
 	own := img.Owner != "" && img.Owner == v.ProjectID
+	sharedWithMe := false
+	if m, ok := img.MemberOf(v.ProjectID); ok && img.Visibility == Shared && v.ProjectID != "" {
+		want := q.MemberStatus
+		if want == "" {
+			want = MemberAccepted
+		}
+		sharedWithMe = want == "all" || m.Status == want
+	}
 	switch q.Visibility {
 	case "", "all":
-		if !v.Admin && !(img.Visibility == Public || own) {
+		if !v.Admin && !(img.Visibility == Public || own || sharedWithMe) {
 			return false
 		}
 	case Community:
@@ -144,7 +164,7 @@ func (q *ListQuery) matches(img *Image) bool {
 			return false
 		}
 	default:
-		if img.Visibility != q.Visibility || !(v.Admin || img.Visibility == Public || own) {
+		if img.Visibility != q.Visibility || !(v.Admin || img.Visibility == Public || own || sharedWithMe) {
 			return false
 		}
 	}

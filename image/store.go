@@ -160,6 +160,7 @@ func (s *Store) Create(_ context.Context, img Image) (Image, error) {
 	img.Status, img.CreatedAt, img.UpdatedAt = StatusQueued, now, now
 	img.Size, img.VirtualSize, img.Checksum, img.OSHashAlgo, img.OSHashValue = nil, nil, "", "", ""
 	img.Tags = dedup(img.Tags)
+	img.Members = nil
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.images[img.ID]; ok {
@@ -211,7 +212,7 @@ func (s *Store) Update(_ context.Context, id string, fn func(*Image) error) (Ima
 	if err := fn(&next); err != nil {
 		return Image{}, err
 	}
-	next.ID, next.Status, next.CreatedAt = cur.ID, cur.Status, cur.CreatedAt
+	next.ID, next.Status, next.CreatedAt, next.Members = cur.ID, cur.Status, cur.CreatedAt, slices.Clone(cur.Members)
 	next.Size, next.VirtualSize, next.Checksum, next.OSHashAlgo, next.OSHashValue =
 		cur.Size, cur.VirtualSize, cur.Checksum, cur.OSHashAlgo, cur.OSHashValue
 	if cur.Status != StatusQueued && (next.DiskFormat != cur.DiskFormat || next.ContainerFormat != cur.ContainerFormat) {

@@ -345,3 +345,33 @@ func FuzzParseQCOW2Header(f *testing.F) {
 		}
 	})
 }
+
+func TestMembersPersist(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	img, err := s.Create(ctx, image.Image{Name: "x", Owner: "p1", Visibility: image.Shared,
+		Members: []image.Member{{ProjectID: "sneaky", Status: image.MemberAccepted}}})
+	require.NoError(t, err)
+	assert.Empty(t, img.Members, "Create ignores members")
+	_, err = s.AddMember(ctx, img.ID, "p1")
+	require.ErrorIs(t, err, image.ErrInvalid, "the owner is not a member")
+	_, err = s.AddMember(ctx, img.ID, "p2")
+	require.NoError(t, err)
+	_, err = s.SetMemberStatus(ctx, img.ID, "p2", image.MemberAccepted)
+	require.NoError(t, err)
+	_, err = s.Update(ctx, img.ID, func(i *image.Image) error { i.Members = nil; i.Name = "y"; return nil })
+	require.NoError(t, err)
+	got, err := openStore(t, dir).Get(ctx, img.ID)
+	require.NoError(t, err)
+	m, ok := got.MemberOf("p2")
+	require.True(t, ok, "Update leaves members alone; they survive a reopen")
+	assert.Equal(t, image.MemberAccepted, m.Status)
+	assert.True(t, image.Viewer{ProjectID: "p2"}.CanSee(&got))
+	assert.False(t, image.Viewer{ProjectID: "p2"}.CanModify(&got))
+	_, err = s.SetMemberStatus(ctx, img.ID, "p9", image.MemberAccepted)
+	require.ErrorIs(t, err, compute.ErrNotFound)
+	require.NoError(t, s.RemoveMember(ctx, img.ID, "p2"))
+	require.ErrorIs(t, s.RemoveMember(ctx, img.ID, "p2"), compute.ErrNotFound)
+}

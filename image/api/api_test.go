@@ -337,3 +337,53 @@ func ExampleNew() {
 	fmt.Println(rec.Code, body.Images)
 	// Output: 200 [{cirros-0.6.3-x86_64-disk active public}]
 }
+
+func TestMembers(t *testing.T) {
+	t.Parallel()
+	h, _ := newHandler(t)
+	alice, bob, carol := client{t, h, "alice:p1"}, client{t, h, "bob:p2"}, client{t, h, "carol:p3"}
+	id := alice.json("POST", "/v2/images", "", map[string]any{"name": "shared-img", "visibility": "shared"}, 201)["id"].(string)
+	priv := alice.json("POST", "/v2/images", "", map[string]any{"name": "private-img", "visibility": "private"}, 201)["id"].(string)
+	names := func(c client, query string) []string {
+		out := []string{}
+		for _, i := range c.json("GET", "/v2/images?limit=100"+query, "", nil, 200)["images"].([]any) {
+			out = append(out, i.(map[string]any)["name"].(string))
+		}
+		return out
+	}
+	bob.json("GET", "/v2/images/"+id, "", nil, 404)
+	bob.json("POST", "/v2/images/"+id+"/members", "", map[string]string{"member": "p2"}, 404)
+	alice.json("POST", "/v2/images/"+priv+"/members", "", map[string]string{"member": "p2"}, 403)
+	m := alice.json("POST", "/v2/images/"+id+"/members", "", map[string]string{"member": "p2"}, 200)
+	assert.Equal(t, "pending", m["status"])
+	assert.Equal(t, "p2", m["member_id"])
+	alice.json("POST", "/v2/images/"+id+"/members", "", map[string]string{"member": "p2"}, 409)
+	alice.json("POST", "/v2/images/"+id+"/members", "", map[string]string{"member": "p3"}, 200)
+	alice.json("POST", "/v2/images/"+id+"/members", "", `{"x":1}`, 400)
+
+	// Pending: bob can see the image but does not list it by default.
+	bob.json("GET", "/v2/images/"+id, "", nil, 200)
+	assert.Empty(t, names(bob, ""))
+	assert.Equal(t, []string{"shared-img"}, names(bob, "&member_status=pending"))
+	assert.Len(t, alice.json("GET", "/v2/images/"+id+"/members", "", nil, 200)["members"], 2)
+	assert.Len(t, bob.json("GET", "/v2/images/"+id+"/members", "", nil, 200)["members"], 1)
+	alice.json("PUT", "/v2/images/"+id+"/members/p2", "", map[string]string{"status": "accepted"}, 403)
+	carol.json("PUT", "/v2/images/"+id+"/members/p2", "", map[string]string{"status": "accepted"}, 404)
+	bob.json("PUT", "/v2/images/"+id+"/members/p2", "", map[string]string{"status": "maybe"}, 400)
+	m = bob.json("PUT", "/v2/images/"+id+"/members/p2", "", map[string]string{"status": "accepted"}, 200)
+	assert.Equal(t, "accepted", m["status"])
+	assert.Equal(t, []string{"shared-img"}, names(bob, ""))
+	assert.Equal(t, []string{"shared-img"}, names(bob, "&visibility=shared"))
+	assert.Empty(t, names(carol, ""))
+	bob.json("GET", "/v2/images/"+id+"/members/p3", "", nil, 404)
+	bob.json("GET", "/v2/images/"+id+"/members/p2", "", nil, 200)
+	// A member may look but not touch.
+	bob.json("PATCH", "/v2/images/"+id, patchType, `[{"op":"replace","path":"/name","value":"x"}]`, 403)
+	bob.json("DELETE", "/v2/images/"+id+"/members/p2", "", nil, 403)
+
+	code, _, _ := alice.do("DELETE", "/v2/images/"+id+"/members/p2", "", nil)
+	assert.Equal(t, 204, code)
+	bob.json("GET", "/v2/images/"+id, "", nil, 404)
+	alice.json("DELETE", "/v2/images/"+id+"/members/p2", "", nil, 404)
+	alice.json("GET", "/v2/schemas/members", "", nil, 200)
+}

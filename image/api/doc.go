@@ -4,13 +4,14 @@
 // disk/container format, extra properties; marker/limit paging with next
 // links; sort_key/sort_dir or sort), create, show, JSON-patch update
 // (application/openstack-images-v2.1-json-patch, and the 2.0 form),
-// delete, data upload and download, tags, deactivate/reactivate, the
-// image schemas, and Glance's error bodies.
+// delete, data upload and download, tags, image members (sharing),
+// deactivate/reactivate, the schemas, and Glance's error bodies.
 //
 // Every route but the version documents needs a token, checked by
 // identity.Middleware. Visibility follows Glance: a project sees public
-// and community images and its own; admins see everything; only owners
-// and admins change or delete an image, and only admins publish one.
-// Image members (sharing a "shared" image with other projects) are not
-// implemented.
+// and community images, its own, and shared images it is a member of
+// (listed once it accepted them, or with member_status); admins see
+// everything; only owners and admins change or delete an image or its
+// members, only the member decides its status, and only admins publish
+// an image.
 package api

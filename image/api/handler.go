@@ -50,8 +50,9 @@ type Handler struct {
 // GET/PATCH/DELETE /v2/images/{id}, PUT/GET /v2/images/{id}/file,
 // PUT/DELETE /v2/images/{id}/tags/{tag}, POST
 // /v2/images/{id}/actions/{deactivate,reactivate} (admin),
-// GET /v2/schemas/image and /v2/schemas/images, GET /v2/info/import and
-// /v2/info/stores.
+// GET/POST /v2/images/{id}/members and GET/PUT/DELETE
+// /v2/images/{id}/members/{member}, GET /v2/schemas/{image,images,member,members},
+// GET /v2/info/import and /v2/info/stores.
 func New(store *image.Store, opts Options) (*Handler, error) {
 	if opts.Authenticator == nil {
 		return nil, errors.New("image/api: Options.Authenticator is required")
@@ -82,6 +83,13 @@ func New(store *image.Store, opts Options) (*Handler, error) {
 	m.HandleFunc("PUT /v2/images/{id}/tags/{tag}", a.addTag)
 	m.HandleFunc("DELETE /v2/images/{id}/tags/{tag}", a.deleteTag)
 	m.HandleFunc("POST /v2/images/{id}/actions/{action}", a.action)
+	m.HandleFunc("GET /v2/images/{id}/members", a.listMembers)
+	m.HandleFunc("POST /v2/images/{id}/members", a.addMember)
+	m.HandleFunc("GET /v2/images/{id}/members/{member}", a.showMember)
+	m.HandleFunc("PUT /v2/images/{id}/members/{member}", a.updateMember)
+	m.HandleFunc("DELETE /v2/images/{id}/members/{member}", a.removeMember)
+	m.HandleFunc("GET /v2/schemas/member", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, memberSchema()) })
+	m.HandleFunc("GET /v2/schemas/members", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, membersSchema()) })
 	m.HandleFunc("GET /v2/schemas/image", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, imageSchema()) })
 	m.HandleFunc("GET /v2/schemas/images", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, imagesSchema()) })
 	m.HandleFunc("GET /v2/info/import", func(w http.ResponseWriter, r *http.Request) {
@@ -244,7 +252,7 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	lq := image.ListQuery{Viewer: v, Name: q.Get("name"), Status: q.Get("status"), Visibility: q.Get("visibility"),
 		Owner: q.Get("owner"), DiskFormat: q.Get("disk_format"), ContainerFormat: q.Get("container_format"),
-		Tags: q["tag"], Marker: q.Get("marker"), Limit: a.opts.DefaultLimit}
+		Tags: q["tag"], Marker: q.Get("marker"), Limit: a.opts.DefaultLimit, MemberStatus: q.Get("member_status")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
