@@ -262,25 +262,28 @@ func (s *Service) reschedule(ctx context.Context, in *compute.Instance, r *compu
 	spec = cloneSpec(spec)
 	spec.InstanceUUID = in.UUID
 	spec.NumInstances = 1
+	// Attempts are counted as the distinct hosts tried: those the
+	// request's spec lists, those the stored spec lists (the conductor
+	// records every placement there, so a replayed request cannot reset
+	// the count) and the host that just failed. Counting hosts rather than
+	// trusting NumAttempts makes the count independent of whether the
+	// agent bumped it already (Nova bumps it before each attempt).
 	retry := &compute.RetryInfo{}
-	if spec.Retry != nil {
-		retry.NumAttempts = spec.Retry.NumAttempts
-		retry.Hosts = slices.Clone(spec.Retry.Hosts)
-	}
-	// The stored spec counts the attempts the conductor made; trust the
-	// larger count so a replayed request cannot reset it.
-	if stored, err := s.st.RequestSpecs().Get(ctx, in.UUID); err == nil && stored.Retry != nil {
-		retry.NumAttempts = max(retry.NumAttempts, stored.Retry.NumAttempts)
-		for _, h := range stored.Retry.Hosts {
-			if !containsHost(retry.Hosts, h) {
+	add := func(hosts [][]string) {
+		for _, h := range hosts {
+			if len(h) > 0 && h[0] != "" && !containsHost(retry.Hosts, h) {
 				retry.Hosts = append(retry.Hosts, h)
 			}
 		}
 	}
-	if r.FailedHost != "" && !containsHost(retry.Hosts, []string{r.FailedHost, r.FailedNode}) {
-		retry.Hosts = append(retry.Hosts, []string{r.FailedHost, r.FailedNode})
+	if spec.Retry != nil {
+		add(spec.Retry.Hosts)
 	}
-	retry.NumAttempts = max(retry.NumAttempts, len(retry.Hosts))
+	if stored, err := s.st.RequestSpecs().Get(ctx, in.UUID); err == nil && stored.Retry != nil {
+		add(stored.Retry.Hosts)
+	}
+	add([][]string{{r.FailedHost, r.FailedNode}})
+	retry.NumAttempts = len(retry.Hosts)
 	var claimErrs []error
 	for i, alt := range r.Alternates {
 		if retry.NumAttempts >= s.cfg.MaxAttempts {
