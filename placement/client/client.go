@@ -41,6 +41,13 @@ type TokenFunc func(ctx context.Context) (string, error)
 // Token calls f.
 func (f TokenFunc) Token(ctx context.Context) (string, error) { return f(ctx) }
 
+// TokenInvalidator is an optional TokenSource extension for tokens that
+// expire: when the server answers 401, the client calls Invalidate with the
+// refused token and retries the request once with a new one from Token.
+type TokenInvalidator interface {
+	Invalidate(token string)
+}
+
 // StaticToken returns a TokenSource that always answers tok (an admin
 // token, or "admin" for a noauth2 Placement).
 func StaticToken(tok string) TokenSource {
@@ -227,46 +234,74 @@ const (
 // (nil: discard; a *bytes.Buffer receives the raw body). It returns the response (body consumed) or the mapped
 // error.
 func (c *Client) send(ctx context.Context, method, path string, v placement.Version, body, out any, kind op) (*http.Response, error) {
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
 			return nil, fmt.Errorf("placement client: %s %s: encoding the body: %w", method, path, err)
 		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, fmt.Errorf("placement client: %s %s: %w", method, path, err)
-	}
-	h := req.Header
-	h.Set("Accept", "application/json")
-	h.Set("User-Agent", c.ua)
-	if body != nil {
-		h.Set("Content-Type", "application/json")
-	}
-	if v != (placement.Version{}) {
-		h.Set("OpenStack-API-Version", "placement "+v.String())
 	}
 	rid, _ := ctx.Value(requestIDKey{}).(string)
 	if rid == "" {
 		rid = "req-" + uuid.NewString()
 	}
-	h.Set("X-Openstack-Request-Id", rid)
-	if c.token != nil {
-		tok, err := c.token.Token(ctx)
+	for attempt := 0; ; attempt++ {
+		resp, tok, err := c.do(ctx, method, path, v, payload, rid)
 		if err != nil {
-			return nil, fmt.Errorf("placement client: %s %s: getting a token: %w", method, path, err)
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+			// An expired token: a source that can renew gets one chance.
+			if inv, ok := c.token.(TokenInvalidator); ok && tok != "" {
+				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+				resp.Body.Close()
+				inv.Invalidate(tok)
+				continue
+			}
+		}
+		return c.finish(ctx, method, path, resp, out, kind)
+	}
+}
+
+// do sends one attempt and returns the response and the token it carried.
+func (c *Client) do(ctx context.Context, method, path string, v placement.Version, payload []byte, rid string) (*http.Response, string, error) {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, "", fmt.Errorf("placement client: %s %s: %w", method, path, err)
+	}
+	h := req.Header
+	h.Set("Accept", "application/json")
+	h.Set("User-Agent", c.ua)
+	if payload != nil {
+		h.Set("Content-Type", "application/json")
+	}
+	if v != (placement.Version{}) {
+		h.Set("OpenStack-API-Version", "placement "+v.String())
+	}
+	h.Set("X-Openstack-Request-Id", rid)
+	var tok string
+	if c.token != nil {
+		if tok, err = c.token.Token(ctx); err != nil {
+			return nil, "", fmt.Errorf("placement client: %s %s: getting a token: %w", method, path, err)
 		}
 		h.Set("X-Auth-Token", tok)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, "", ctx.Err()
 		}
-		return nil, fmt.Errorf("placement client: %s %s: %w", method, path, err)
+		return nil, "", fmt.Errorf("placement client: %s %s: %w", method, path, err)
 	}
+	return resp, tok, nil
+}
+
+// finish reads the answer into out, or maps an error answer.
+func (c *Client) finish(ctx context.Context, method, path string, resp *http.Response, out any, kind op) (*http.Response, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if buf, ok := out.(*bytes.Buffer); ok {

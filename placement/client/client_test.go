@@ -262,3 +262,51 @@ func FuzzCandidateQuery(f *testing.F) {
 func equalRequests(a, b *placement.CandidateRequest) bool {
 	return assert.ObjectsAreEqual(a, b)
 }
+
+// renewing hands out "stale" first, then "admin" once told the token was
+// refused.
+type renewing struct {
+	mu          sync.Mutex
+	tok         string
+	invalidated []string
+}
+
+func (r *renewing) Token(context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tok, nil
+}
+
+func (r *renewing) Invalidate(tok string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.invalidated = append(r.invalidated, tok)
+	r.tok = "admin"
+}
+
+func TestExpiredTokenIsRenewedOnce(t *testing.T) {
+	auth := identity.AuthenticatorFunc(func(ctx context.Context, tok string) (*identity.Credentials, error) {
+		if tok != "admin" {
+			return nil, identity.ErrUnauthorized
+		}
+		return &identity.Credentials{UserID: "admin", ProjectID: "admin", Roles: []string{"admin"}}, nil
+	})
+	srv := httptest.NewServer(api.New(placement.New(placement.Options{}), api.Options{Authenticator: auth}))
+	defer srv.Close()
+	src := &renewing{tok: "stale"}
+	c, err := client.New(srv.URL, client.Options{Token: src})
+	require.NoError(t, err)
+	_, err = c.CreateProvider(t.Context(), placement.ProviderSpec{UUID: cn1, Name: "cn1"})
+	require.NoError(t, err)
+	_, err = c.Provider(t.Context(), cn1)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"stale"}, src.invalidated)
+
+	// A token refused again after renewal is 401 for the caller.
+	src2 := &renewing{tok: "stale"}
+	c2, err := client.New(srv.URL, client.Options{Token: client.TokenFunc(src2.Token)})
+	require.NoError(t, err)
+	_, err = c2.Provider(t.Context(), cn1)
+	assert.ErrorIs(t, err, identity.ErrUnauthorized)
+	assert.Empty(t, src2.invalidated, "a plain TokenFunc is not asked to renew")
+}

@@ -7,7 +7,8 @@
 // ErrConsumerGenerationConflict, a 404 is placement.ErrNotFound, …).
 //
 // The client negotiates microversion 1.39 (or the server's newest, down to
-// 1.28), sends X-Auth-Token from a [TokenSource] and a request id per call,
+// 1.28), sends X-Auth-Token from a [TokenSource] (renewed once on a 401
+// when it is a [TokenInvalidator]) and a request id per call,
 // reuses connections, and honours context cancellation. [CandidateQuery]
 // renders a placement.CandidateRequest as the query string Placement
 // parses.
