@@ -104,14 +104,6 @@ func (s *Store) List(_ context.Context, q ListQuery) ([]Image, bool, error) {
 	default:
 		return nil, false, fmt.Errorf("%w: member_status: %q is not accepted, pending, rejected or all", ErrInvalid, q.MemberStatus)
 	}
-	s.mu.RLock()
-	var out []Image
-	for _, img := range s.images {
-		if q.matches(img) {
-			out = append(out, img.Clone())
-		}
-	}
-	s.mu.RUnlock()
 	compare := func(a, b *Image) int {
 		for i, k := range keys {
 			if c := compareKey(a, b, k); c != 0 {
@@ -120,25 +112,37 @@ func (s *Store) List(_ context.Context, q ListQuery) ([]Image, bool, error) {
 		}
 		return strings.Compare(a.ID, b.ID) * dirs[len(dirs)-1]
 	}
-	slices.SortFunc(out, func(a, b Image) int { return compare(&a, &b) })
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var sel []*Image
+	for _, img := range s.images {
+		if q.matches(img) {
+			sel = append(sel, img)
+		}
+	}
+	slices.SortFunc(sel, compare)
 	if q.Marker != "" {
-		i := slices.IndexFunc(out, func(img Image) bool { return img.ID == q.Marker })
+		i := slices.IndexFunc(sel, func(img *Image) bool { return img.ID == q.Marker })
 		if i < 0 {
 			// The marker may be filtered out yet visible: place it by order.
-			m, err := s.Get(context.Background(), q.Marker)
-			if err != nil || !q.Viewer.CanSee(&m) {
+			m, ok := s.images[q.Marker]
+			if !ok || !q.Viewer.CanSee(m) {
 				return nil, false, notFound(q.Marker)
 			}
-			i = slices.IndexFunc(out, func(img Image) bool { return compare(&img, &m) > 0 }) - 1
+			i = slices.IndexFunc(sel, func(img *Image) bool { return compare(img, m) > 0 }) - 1
 			if i < -1 {
-				i = len(out) - 1
+				i = len(sel) - 1
 			}
 		}
-		out = out[i+1:]
+		sel = sel[i+1:]
 	}
 	more := false
-	if q.Limit > 0 && len(out) > q.Limit {
-		out, more = out[:q.Limit], true
+	if q.Limit > 0 && len(sel) > q.Limit {
+		sel, more = sel[:q.Limit], true
+	}
+	out := make([]Image, len(sel))
+	for i, img := range sel {
+		out[i] = img.Clone()
 	}
 	return out, more, nil
 }

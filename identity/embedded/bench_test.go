@@ -1,0 +1,28 @@
+package embedded_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/novakit/novakit/identity/embedded"
+)
+
+// BenchmarkAuthenticate: validating a token in process (decrypt, check
+// expiry and revocation), what every API request pays.
+func BenchmarkAuthenticate(b *testing.B) {
+	cfg := embedded.AllInOne("secret", "demopass")
+	cfg.BcryptCost = bcrypt.MinCost
+	iss, err := embedded.New(cfg)
+	require.NoError(b, err)
+	tok, _, err := iss.Issue(b.Context(), embedded.PasswordAuth{UserName: "demo", DomainID: "default", Password: "demopass"}, embedded.Scope{})
+	require.NoError(b, err)
+	b.ReportMetric(float64(len(tok)), "token-bytes")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := iss.Authenticate(b.Context(), tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
