@@ -183,7 +183,7 @@ func TestBadRequests(t *testing.T) {
 		{"GET", "/v2/images?limit=-1", "", nil, 400, "limit"},
 		{"GET", "/v2/images?marker=nope", "", nil, 400, "nope"},
 		{"GET", "/v2/images?sort=name:asc&sort_key=name", "", nil, 400, "sort"},
-		{"POST", "/v2/images/" + id + "/actions/deactivate", "", nil, 403, "administrators"},
+		{"POST", "/v2/images/" + id + "/actions/deactivate", "", nil, 403, "deactivate"},
 		{"GET", "/v2/nothing", "", nil, 404, "could not be found"},
 	} {
 		t.Run(tc.method+" "+tc.path+" "+fmt.Sprint(tc.body), func(t *testing.T) {
@@ -386,4 +386,43 @@ func TestMembers(t *testing.T) {
 	bob.json("GET", "/v2/images/"+id, "", nil, 404)
 	alice.json("DELETE", "/v2/images/"+id+"/members/p2", "", nil, 404)
 	alice.json("GET", "/v2/schemas/members", "", nil, 200)
+}
+
+// TestPolicy: Glance's admin/member/reader defaults, and an operator
+// override.
+func TestPolicy(t *testing.T) {
+	t.Parallel()
+	s, err := image.Open(t.TempDir(), image.Options{})
+	require.NoError(t, err)
+	auth := identity.AuthenticatorFunc(func(_ context.Context, tok string) (*identity.Credentials, error) {
+		user, roles, _ := strings.Cut(tok, ":")
+		return &identity.Credentials{UserID: user, ProjectID: "p1", Roles: strings.Split(roles, ",")}, nil
+	})
+	pol := api.DefaultPolicy()
+	h, err := api.New(s, api.Options{Authenticator: auth, Policy: pol})
+	require.NoError(t, err)
+	member, reader := client{t, h, "m:member,reader"}, client{t, h, "r:reader"}
+	id := member.json("POST", "/v2/images", "", map[string]any{"name": "x", "disk_format": "raw", "container_format": "bare"}, 201)["id"].(string)
+	code, _, _ := member.do("PUT", "/v2/images/"+id+"/file", "application/octet-stream", "data")
+	require.Equal(t, 204, code)
+
+	reader.json("GET", "/v2/images", "", nil, 200)
+	reader.json("GET", "/v2/images/"+id, "", nil, 200)
+	e := reader.json("POST", "/v2/images", "", map[string]any{"name": "y"}, 403)
+	assert.Contains(t, e["message"], "add_image")
+	reader.json("PATCH", "/v2/images/"+id, patchType, `[{"op":"replace","path":"/name","value":"z"}]`, 403)
+	reader.json("DELETE", "/v2/images/"+id, "", nil, 403)
+	reader.json("PUT", "/v2/images/"+id+"/tags/t", "", nil, 403)
+	code, _, _ = reader.do("GET", "/v2/images/"+id+"/file", "", nil)
+	assert.Equal(t, 403, code, "download_image needs member")
+	member.json("POST", "/v2/images", "", map[string]any{"name": "c", "visibility": "community"}, 201)
+	member.json("POST", "/v2/images", "", map[string]any{"name": "p", "visibility": "public"}, 403)
+
+	require.NoError(t, pol.SetOverrides(map[string]string{api.RuleDownloadImage: "role:reader", api.RuleCommunitizeImage: "!"}))
+	code, _, b := reader.do("GET", "/v2/images/"+id+"/file", "", nil)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "data", string(b))
+	e = member.json("POST", "/v2/images", "", map[string]any{"name": "c2", "visibility": "community"}, 403)
+	assert.Contains(t, e["message"], "communitize_image")
+	member.json("PATCH", "/v2/images/"+id, patchType, `[{"op":"replace","path":"/visibility","value":"community"}]`, 403)
 }

@@ -33,7 +33,7 @@ var (
 
 // setAttr sets one attribute (core or extra property) of img from a JSON
 // value, checking its type; a null name or format clears it.
-func setAttr(img *image.Image, key string, raw json.RawMessage, admin bool) error {
+func setAttr(img *image.Image, key string, raw json.RawMessage, mayPublicize bool) error {
 	switch {
 	case slices.Contains(readOnly, key):
 		return errorf(403, "Attribute '%s' is read-only.", key)
@@ -83,7 +83,7 @@ func setAttr(img *image.Image, key string, raw json.RawMessage, admin bool) erro
 		img.ContainerFormat, err = str(true)
 	case "visibility":
 		img.Visibility, err = str(false)
-		if err == nil && img.Visibility == image.Public && !admin {
+		if err == nil && img.Visibility == image.Public && !mayPublicize {
 			return errorf(403, "Only administrators may make an image public (policy publicize_image).")
 		}
 	case "owner":
@@ -119,14 +119,14 @@ func setAttr(img *image.Image, key string, raw json.RawMessage, admin bool) erro
 }
 
 // parseCreate reads a POST /v2/images body.
-func parseCreate(body []byte, admin bool) (image.Image, error) {
+func parseCreate(body []byte, mayPublicize bool) (image.Image, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil || m == nil {
 		return image.Image{}, errorf(400, "The request body must be a JSON object.")
 	}
 	var img image.Image
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if err := setAttr(&img, k, m[k], admin); err != nil {
+		if err := setAttr(&img, k, m[k], mayPublicize); err != nil {
 			return image.Image{}, err
 		}
 	}
@@ -196,7 +196,7 @@ var coreAttrs = []string{"id", "name", "status", "disk_format", "container_forma
 
 // applyPatch applies ops to img in order (the caller stores the result
 // only if every op succeeded).
-func applyPatch(img *image.Image, ops []patchOp, admin bool) error {
+func applyPatch(img *image.Image, ops []patchOp, mayPublicize bool) error {
 	for _, p := range ops {
 		key := p.path
 		if strings.HasPrefix(key, "locations") {
@@ -224,7 +224,7 @@ func applyPatch(img *image.Image, ops []patchOp, admin bool) error {
 				return errorf(409, "Property %s does not exist.", key)
 			}
 		}
-		if err := setAttr(img, key, p.value, admin); err != nil {
+		if err := setAttr(img, key, p.value, mayPublicize); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,9 @@
 // and community images, its own, and shared images it is a member of
 // (listed once it accepted them, or with member_status); admins see
 // everything; only owners and admins change or delete an image or its
-// members, only the member decides its status, and only admins publish
-// an image.
+// members, and only the member decides its status. On top of that,
+// every route checks a Glance policy rule with identity/policy
+// (DefaultRules: Glance's admin/member/reader defaults — readers read,
+// members write, admins publish and deactivate), which operators can
+// override.
 package api

@@ -16,6 +16,7 @@ import (
 
 	"github.com/novakit/novakit/compute"
 	"github.com/novakit/novakit/identity"
+	"github.com/novakit/novakit/identity/policy"
 	"github.com/novakit/novakit/image"
 )
 
@@ -26,9 +27,10 @@ type Options struct {
 	// AuthURI is advertised in WWW-Authenticate on 401 (the identity
 	// service's public URL).
 	AuthURI string
-	// IsAdmin decides whether a caller is an administrator (default: the
-	// admin role, Glance's default context_is_admin).
-	IsAdmin func(*identity.Credentials) bool
+	// Policy decides who may do what (default: DefaultPolicy, Glance's
+	// admin/member/reader defaults); its context_is_admin rule (default
+	// role:admin) decides who sees every project's images.
+	Policy *policy.Enforcer
 	// DefaultLimit and MaxLimit bound list pages (Glance's
 	// limit_param_default 25 and api_limit_max 1000).
 	DefaultLimit, MaxLimit int
@@ -57,8 +59,8 @@ func New(store *image.Store, opts Options) (*Handler, error) {
 	if opts.Authenticator == nil {
 		return nil, errors.New("image/api: Options.Authenticator is required")
 	}
-	if opts.IsAdmin == nil {
-		opts.IsAdmin = (*identity.Credentials).IsAdmin
+	if opts.Policy == nil {
+		opts.Policy = DefaultPolicy()
 	}
 	if opts.DefaultLimit <= 0 {
 		opts.DefaultLimit = 25
@@ -165,7 +167,7 @@ func (a *Handler) versions(code int) http.HandlerFunc {
 // caller returns the request's credentials and viewer.
 func (a *Handler) caller(r *http.Request) (*identity.Credentials, image.Viewer) {
 	c, _ := identity.FromContext(r.Context())
-	return c, image.Viewer{ProjectID: c.ProjectID, Admin: a.opts.IsAdmin(c)}
+	return c, image.Viewer{ProjectID: c.ProjectID, Admin: a.opts.Policy.Allowed(c, RuleContextIsAdmin, nil)}
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
@@ -209,8 +211,9 @@ func view(img *image.Image) map[string]any {
 	return m
 }
 
-// visible loads image id for the caller: not visible → 404.
-func (a *Handler) visible(r *http.Request, id string) (image.Image, error) {
+// visible loads image id for the caller: not visible → 404; then rule
+// ("" for none) is checked against it → 403.
+func (a *Handler) visible(r *http.Request, id, rule string) (image.Image, error) {
 	_, v := a.caller(r)
 	img, err := a.store.Get(r.Context(), id)
 	if err != nil {
@@ -219,18 +222,26 @@ func (a *Handler) visible(r *http.Request, id string) (image.Image, error) {
 	if !v.CanSee(&img) {
 		return image.Image{}, errorf(404, "No image found with ID %s", id)
 	}
+	if rule != "" {
+		if err := a.authorize(r, rule, &img); err != nil {
+			return image.Image{}, err
+		}
+	}
 	return img, nil
 }
 
 // modifiable loads image id for a change: invisible → 404, visible but
-// not the caller's → 403.
-func (a *Handler) modifiable(r *http.Request, id string) (image.Image, error) {
-	img, err := a.visible(r, id)
+// not the caller's → 403, rule denied → 403.
+func (a *Handler) modifiable(r *http.Request, id, rule string) (image.Image, error) {
+	img, err := a.visible(r, id, "")
 	if err != nil {
 		return img, err
 	}
 	if _, v := a.caller(r); !v.CanModify(&img) {
 		return image.Image{}, errorf(403, "You are not permitted to modify image %s.", id)
+	}
+	if err := a.authorize(r, rule, &img); err != nil {
+		return image.Image{}, err
 	}
 	return img, nil
 }
@@ -248,6 +259,10 @@ func (a *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 }
 
 func (a *Handler) list(w http.ResponseWriter, r *http.Request) {
+	if err := a.authorize(r, RuleGetImages, nil); err != nil {
+		writeError(w, err)
+		return
+	}
 	_, v := a.caller(r)
 	q := r.URL.Query()
 	lq := image.ListQuery{Viewer: v, Name: q.Get("name"), Status: q.Get("status"), Visibility: q.Get("visibility"),
@@ -344,7 +359,8 @@ func (a *Handler) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	img, err := parseCreate(b, v.Admin)
+	mayPublicize := a.authorize(r, RulePublicizeImage, &image.Image{Owner: c.ProjectID}) == nil
+	img, err := parseCreate(b, mayPublicize)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -356,6 +372,16 @@ func (a *Handler) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(403, "You are not permitted to create images owned by '%s'.", img.Owner))
 		return
 	}
+	if err := a.authorize(r, RuleAddImage, &image.Image{Owner: img.Owner}); err != nil {
+		writeError(w, err)
+		return
+	}
+	if img.Visibility == image.Community {
+		if err := a.authorize(r, RuleCommunitizeImage, &image.Image{Owner: img.Owner}); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	created, err := a.store.Create(r.Context(), img)
 	if err != nil {
 		writeError(w, err)
@@ -366,7 +392,7 @@ func (a *Handler) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Handler) show(w http.ResponseWriter, r *http.Request) {
-	img, err := a.visible(r, r.PathValue("id"))
+	img, err := a.visible(r, r.PathValue("id"), RuleGetImage)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -382,11 +408,13 @@ func (a *Handler) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if _, err := a.modifiable(r, id); err != nil {
+	cur, err := a.modifiable(r, id, RuleModifyImage)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
 	c, v := a.caller(r)
+	mayPublicize := a.authorize(r, RulePublicizeImage, &cur) == nil
 	b, err := a.readBody(w, r)
 	if err != nil {
 		writeError(w, err)
@@ -398,12 +426,15 @@ func (a *Handler) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	img, err := a.store.Update(r.Context(), id, func(img *image.Image) error {
-		old := img.Owner
-		if err := applyPatch(img, ops, v.Admin); err != nil {
+		old := *img
+		if err := applyPatch(img, ops, mayPublicize); err != nil {
 			return err
 		}
-		if img.Owner != old && !v.Admin && img.Owner != c.ProjectID {
+		if img.Owner != old.Owner && !v.Admin && img.Owner != c.ProjectID {
 			return errorf(403, "You are not permitted to change the owner of image %s.", id)
+		}
+		if img.Visibility == image.Community && old.Visibility != image.Community {
+			return a.authorize(r, RuleCommunitizeImage, &old)
 		}
 		return nil
 	})
@@ -416,7 +447,7 @@ func (a *Handler) patch(w http.ResponseWriter, r *http.Request) {
 
 func (a *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := a.modifiable(r, id); err != nil {
+	if _, err := a.modifiable(r, id, RuleDeleteImage); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -436,7 +467,7 @@ func (a *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(415, "Content-Type must be application/octet-stream, not %q.", ct))
 		return
 	}
-	if _, err := a.modifiable(r, id); err != nil {
+	if _, err := a.modifiable(r, id, RuleUploadImage); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -449,7 +480,7 @@ func (a *Handler) upload(w http.ResponseWriter, r *http.Request) {
 
 func (a *Handler) download(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	img, err := a.visible(r, id)
+	img, err := a.visible(r, id, RuleDownloadImage)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -505,7 +536,7 @@ func (a *Handler) deleteTag(w http.ResponseWriter, r *http.Request) {
 
 func (a *Handler) changeTags(w http.ResponseWriter, r *http.Request, fn func(*image.Image, string) error) {
 	id, tag := r.PathValue("id"), r.PathValue("tag")
-	if _, err := a.modifiable(r, id); err != nil {
+	if _, err := a.modifiable(r, id, RuleModifyImage); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -518,22 +549,20 @@ func (a *Handler) changeTags(w http.ResponseWriter, r *http.Request, fn func(*im
 
 func (a *Handler) action(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, v := a.caller(r); !v.Admin {
-		writeError(w, errorf(403, "Only administrators may deactivate or reactivate images."))
+	rule := map[string]string{"deactivate": RuleDeactivate, "reactivate": RuleReactivate}[r.PathValue("action")]
+	if rule == "" {
+		writeError(w, errorf(404, "Unknown action %q.", r.PathValue("action")))
 		return
 	}
-	if _, err := a.visible(r, id); err != nil {
+	if _, err := a.visible(r, id, rule); err != nil {
 		writeError(w, err)
 		return
 	}
 	var err error
-	switch r.PathValue("action") {
-	case "deactivate":
+	if rule == RuleDeactivate {
 		_, err = a.store.Deactivate(r.Context(), id)
-	case "reactivate":
+	} else {
 		_, err = a.store.Reactivate(r.Context(), id)
-	default:
-		err = errorf(404, "Unknown action %q.", r.PathValue("action"))
 	}
 	if err != nil {
 		writeError(w, err)

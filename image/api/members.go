@@ -18,7 +18,7 @@ func memberView(id string, m image.Member) map[string]any {
 // only itself.
 func (a *Handler) listMembers(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	img, err := a.visible(r, id)
+	img, err := a.visible(r, id, RuleGetMembers)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -39,7 +39,7 @@ func (a *Handler) listMembers(w http.ResponseWriter, r *http.Request) {
 
 func (a *Handler) showMember(w http.ResponseWriter, r *http.Request) {
 	id, member := r.PathValue("id"), r.PathValue("member")
-	img, err := a.visible(r, id)
+	img, err := a.visible(r, id, RuleGetMember)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -55,7 +55,7 @@ func (a *Handler) showMember(w http.ResponseWriter, r *http.Request) {
 
 func (a *Handler) addMember(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := a.modifiable(r, id); err != nil {
+	if _, err := a.modifiable(r, id, RuleAddMember); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -87,7 +87,7 @@ func (a *Handler) addMember(w http.ResponseWriter, r *http.Request) {
 // updateMember: only the member (the consumer) decides its status.
 func (a *Handler) updateMember(w http.ResponseWriter, r *http.Request) {
 	id, member := r.PathValue("id"), r.PathValue("member")
-	img, err := a.visible(r, id)
+	img, err := a.visible(r, id, "")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -98,6 +98,10 @@ func (a *Handler) updateMember(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeError(w, errorf(403, "Only the member %s may change its status.", member))
+		return
+	}
+	if err := a.authorize(r, RuleModifyMember, &img); err != nil {
+		writeError(w, err)
 		return
 	}
 	b, err := a.readBody(w, r)
@@ -125,7 +129,7 @@ func (a *Handler) updateMember(w http.ResponseWriter, r *http.Request) {
 
 func (a *Handler) removeMember(w http.ResponseWriter, r *http.Request) {
 	id, member := r.PathValue("id"), r.PathValue("member")
-	if _, err := a.modifiable(r, id); err != nil {
+	if _, err := a.modifiable(r, id, RuleDeleteMember); err != nil {
 		writeError(w, err)
 		return
 	}
