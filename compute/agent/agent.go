@@ -356,6 +356,17 @@ func (a *Agent) Start(ctx context.Context) error {
 			}
 		})
 	}()
+	if es, ok := a.o.Driver.(compute.EventSource); ok && a.caps.Events {
+		if ch, err := es.Events(ctx); err != nil {
+			a.log.Warn("agent: subscribe to lifecycle events", "err", err)
+		} else {
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				a.lifecycle(ctx, ch)
+			}()
+		}
+	}
 	if a.o.PowerSyncInterval > 0 {
 		r.wg.Add(1)
 		go func() {
@@ -390,6 +401,27 @@ func (a *Agent) stop() error {
 func (a *Agent) Wait(ctx context.Context) error {
 	<-ctx.Done()
 	return a.stop()
+}
+
+// lifecycle syncs the power state of a guest as soon as the driver
+// reports a change (Nova's handle_lifecycle_event); the periodic sync
+// remains the backstop for lost events. Changes the agent causes itself
+// are seen after the operation (which holds the instance's lock), when
+// the record already agrees.
+func (a *Agent) lifecycle(ctx context.Context, ch <-chan compute.LifecycleEvent) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-ch:
+			if !ok {
+				return
+			}
+			if err := a.syncPowerState(ctx, ev.UUID); err != nil && ctx.Err() == nil {
+				a.log.Debug("agent: lifecycle event sync", "instance", ev.UUID, "err", err)
+			}
+		}
+	}
 }
 
 func (a *Agent) loop(ctx context.Context, every time.Duration, fn func(context.Context)) {

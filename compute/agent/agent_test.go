@@ -635,36 +635,58 @@ func TestResizeThenRevert(t *testing.T) {
 }
 
 func TestPowerSyncStopsInstanceShutDownBehindOurBack(t *testing.T) {
+	for _, events := range []bool{false, true} {
+		name := "Periodic"
+		if events {
+			name = "LifecycleEvents"
+		}
+		t.Run(name, func(t *testing.T) { testPowerSync(t, events) })
+	}
+}
+
+// testPowerSync changes a guest behind the agent's back and checks the
+// instance follows, through the periodic sync (called here) or through
+// the driver's lifecycle events alone.
+func testPowerSync(t *testing.T, events bool) {
 	e := newEnv(t)
 	a := e.start("host1", nil)
+	if !events {
+		e.fake.ClearFaults()
+		e.fake.Inject(fake.Fault{Method: fake.MethodEvents, Err: fake.ErrInjected}) // affects later agents only
+		require.NoError(t, a.Stop())
+		a = e.start("host1", nil)
+	}
+	sync := func() {
+		if !events {
+			a.SyncPowerStates(e.ctx)
+		}
+	}
 	inst := e.boot(a, agenttest.BootOptions{})
 	e.wait(inst.UUID, agenttest.Settled)
 	require.NoError(t, e.fake.Host("host1").SetPowerState(inst.UUID, compute.PowerShutdown))
-	a.SyncPowerStates(e.ctx)
-	got, err := e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
-	require.NoError(t, err)
-	assert.Equal(t, compute.VMStopped, got.VMState)
-	assert.Equal(t, compute.PowerShutdown, got.PowerState)
+	sync()
+	got := e.wait(inst.UUID, func(i *compute.Instance) bool {
+		return agenttest.InState(compute.VMStopped)(i) && i.PowerState == compute.PowerShutdown
+	})
+	if events {
+		return
+	}
 	acts, err := e.cloud.Store.InstanceActions().List(e.ctx, inst.UUID, store.ActionFilter{}, compute.ListOptions{})
 	require.NoError(t, err)
 	assert.True(t, slices.ContainsFunc(acts, func(a *compute.InstanceAction) bool { return a.Action == "stop" }))
 
 	// A stopped instance whose guest runs again is forced off.
 	require.NoError(t, e.fake.Host("host1").SetPowerState(inst.UUID, compute.PowerRunning))
-	a.SyncPowerStates(e.ctx)
-	got, err = e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
-	require.NoError(t, err)
-	assert.Equal(t, compute.VMStopped, got.VMState)
+	sync()
+	got = e.wait(inst.UUID, agenttest.InState(compute.VMStopped))
 	info, err := e.fake.Host("host1").Info(e.ctx, compute.GuestOf(got))
 	require.NoError(t, err)
 	assert.Equal(t, compute.PowerShutdown, info.PowerState)
 
 	// A vanished guest is NOSTATE.
 	require.NoError(t, e.fake.Host("host1").Destroy(e.ctx, compute.GuestOf(got), compute.DestroyOptions{}))
-	a.SyncPowerStates(e.ctx)
-	got, err = e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
-	require.NoError(t, err)
-	assert.Equal(t, compute.PowerNoState, got.PowerState)
+	sync()
+	e.wait(inst.UUID, func(i *compute.Instance) bool { return i.PowerState == compute.PowerNoState })
 }
 
 func TestPowerSyncLeavesLockedInstances(t *testing.T) {
@@ -676,10 +698,8 @@ func TestPowerSyncLeavesLockedInstances(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.fake.Host("host1").SetPowerState(inst.UUID, compute.PowerShutdown))
 	a.SyncPowerStates(e.ctx)
-	got, err := e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
-	require.NoError(t, err)
-	assert.Equal(t, compute.VMActive, got.VMState)
-	assert.Equal(t, compute.PowerShutdown, got.PowerState, "the power state is recorded all the same")
+	got := e.wait(inst.UUID, func(i *compute.Instance) bool { return i.PowerState == compute.PowerShutdown })
+	assert.Equal(t, compute.VMActive, got.VMState, "a locked instance is not stopped")
 }
 
 // TestInitHostCleansUp puts instances in the states a crash leaves and
@@ -766,6 +786,103 @@ func TestInitHostCleansUp(t *testing.T) {
 	}
 	_, err = e.fake.Host("host1").Info(e.ctx, compute.Guest{UUID: orphan.UUID})
 	assert.ErrorIs(t, err, compute.ErrNotFound, "the deleted instance's guest is destroyed")
+}
+
+func TestEvacuateThenSourceCleansUpWhenBack(t *testing.T) {
+	e := newEnv(t, "host1", "host2")
+	a1, a2 := e.start("host1", nil), e.start("host2", nil)
+	inst := e.boot(a1, agenttest.BootOptions{})
+	e.wait(inst.UUID, agenttest.Settled)
+	src := a1.Node().UUID
+	require.NoError(t, a1.Stop()) // host1 goes down
+
+	m, err := e.cloud.Store.Migrations().Create(e.ctx, &compute.Migration{
+		InstanceUUID: inst.UUID, MigrationType: compute.MigrationTypeEvacuate, Status: compute.MigrationPreMigrating,
+		SourceCompute: "host1", SourceNode: a1.Node().HypervisorHostname, DestCompute: "host2", DestNode: a2.Node().HypervisorHostname,
+	})
+	require.NoError(t, err)
+	sel := agenttest.Selection("host2", a2.Node().UUID, a2.Node().HypervisorHostname, inst.Flavor)
+	_, err = e.cloud.Act(e.ctx, inst.UUID, compute.ActionEvacuate, func(ctx context.Context, i *compute.Instance) error {
+		// The conductor's claim: the instance holds both hosts until the
+		// source comes back.
+		cur, err := e.cloud.Placement.Consumer(ctx, i.UUID)
+		if err != nil {
+			return err
+		}
+		allocs := map[string]map[string]int64{}
+		for rp, pa := range cur.Allocations {
+			allocs[rp] = pa.Resources
+		}
+		allocs[a2.Node().UUID] = allocs[src]
+		if err := e.cloud.Placement.SetAllocations(ctx, map[string]placement.ConsumerAllocations{
+			i.UUID: {Project: i.ProjectID, User: i.UserID, Generation: &cur.Generation, Allocations: allocs},
+		}); err != nil {
+			return err
+		}
+		return e.cloud.Client.RebuildInstance(ctx, "host2", i, compute.RebuildRequest{Evacuate: true, ImageRef: i.ImageRef}, m, &sel)
+	})
+	require.NoError(t, err)
+	got := e.wait(inst.UUID, agenttest.Settled)
+	assert.Equal(t, compute.VMActive, got.VMState)
+	assert.Equal(t, "host2", got.Host)
+	assert.Equal(t, 1, e.fake.Host("host2").GuestCount())
+	mig, err := e.cloud.Store.Migrations().Get(e.ctx, m.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.MigrationDone, mig.Status)
+
+	// host1 comes back: its stale guest goes, and so does its share of
+	// the allocations.
+	assert.Equal(t, 1, e.fake.Host("host1").GuestCount())
+	e.start("host1", nil)
+	assert.Zero(t, e.fake.Host("host1").GuestCount())
+	allocs := e.allocations(inst.UUID)
+	assert.NotContains(t, allocs, src)
+	assert.Contains(t, allocs, a2.Node().UUID)
+	got, err = e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.VMActive, got.VMState, "the source leaves the moved instance alone")
+}
+
+func TestHeartbeatsKeepTheServiceUp(t *testing.T) {
+	e := newEnv(t)
+	a := e.start("host1", func(o *agent.Options) { o.ReportInterval = time.Millisecond })
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	for {
+		svc, err := e.cloud.Store.Services().Get(ctx, a.Service().UUID)
+		require.NoError(t, err)
+		if svc.ReportCount >= 3 {
+			assert.True(t, svc.IsUp(time.Now(), compute.DefaultServiceDownTime))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("report count stays at %d", svc.ReportCount)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func TestHeartbeatReregistersDeletedService(t *testing.T) {
+	e := newEnv(t)
+	a := e.start("host1", func(o *agent.Options) { o.ReportInterval = time.Millisecond })
+	old := a.Service().UUID
+	require.NoError(t, e.cloud.Store.Services().Delete(e.ctx, old))
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	for {
+		svc, err := e.cloud.Store.Services().GetByHostBinary(ctx, "host1", agent.Binary)
+		if err == nil {
+			assert.NotEqual(t, old, svc.UUID)
+			return
+		}
+		require.ErrorIs(t, err, compute.ErrNotFound)
+		select {
+		case <-ctx.Done():
+			t.Fatal("the service was not registered again")
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 func TestOptionsValidate(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/novakit/novakit/compute"
+	"github.com/novakit/novakit/placement"
 	"github.com/novakit/novakit/queue"
 )
 
@@ -115,7 +116,40 @@ func (a *Agent) destroyOrphans(ctx context.Context) {
 		a.log.Info("agent: destroying guest of a deleted or moved instance", "instance", g.UUID, "deleted", gone, "host", in.Host)
 		if err := compute.IgnoreNotFound(a.o.Driver.Destroy(ctx, g, compute.DestroyOptions{KeepDisks: away})); err != nil {
 			a.log.Warn("agent: destroy orphan guest", "instance", g.UUID, "err", err)
+			continue
 		}
+		if away {
+			a.dropNodeAllocation(ctx, in)
+		}
+	}
+}
+
+// dropNodeAllocation removes this node's part of an evacuated
+// instance's allocations (Nova's remove_provider_tree_from_instance_allocation
+// when the source comes back).
+func (a *Agent) dropNodeAllocation(ctx context.Context, inst *compute.Instance) {
+	node := a.Node()
+	if node == nil {
+		return
+	}
+	c, err := a.o.Placement.Consumer(ctx, inst.UUID)
+	if err != nil {
+		return
+	}
+	if _, ok := c.Allocations[node.UUID]; !ok {
+		return
+	}
+	rest := map[string]map[string]int64{}
+	for rp, pa := range c.Allocations {
+		if rp != node.UUID {
+			rest[rp] = pa.Resources
+		}
+	}
+	gen := c.Generation
+	if err := a.o.Placement.SetAllocations(ctx, map[string]placement.ConsumerAllocations{
+		inst.UUID: {Project: c.Project, User: c.User, Generation: &gen, Allocations: rest},
+	}); err != nil {
+		a.log.Warn("agent: drop the evacuated instance's allocation here", "instance", inst.UUID, "err", err)
 	}
 }
 

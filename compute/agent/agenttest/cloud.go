@@ -249,11 +249,15 @@ func (c *Cloud) Act(ctx context.Context, uuid string, act compute.Action, cast f
 
 func newID() string { return uuid.NewString() }
 
-// Wait polls the instance (deleted ones included) until cond holds or
-// ctx ends, and returns it as last read.
+// Wait reads the instance (deleted ones included) until cond holds or
+// ctx ends, and returns it as last read. It reads again at every
+// instance write made through the harness conductor, and every 50 ms
+// for writes made elsewhere.
 func (c *Cloud) Wait(ctx context.Context, uuid string, cond func(*compute.Instance) bool) (*compute.Instance, error) {
-	delay := time.Millisecond
+	t := time.NewTimer(50 * time.Millisecond)
+	defer t.Stop()
 	for {
+		changed := c.Conductor.Changed()
 		inst, err := c.Store.Instances().GetWithDeleted(ctx, uuid)
 		if err == nil && cond(inst) {
 			return inst, nil
@@ -264,9 +268,10 @@ func (c *Cloud) Wait(ctx context.Context, uuid string, cond func(*compute.Instan
 				return inst, fmt.Errorf("instance %s still %s/%s (deleted %v): %w", uuid, inst.VMState, inst.TaskState, inst.Deleted, ctx.Err())
 			}
 			return nil, errors.Join(err, ctx.Err())
-		case <-time.After(delay):
+		case <-changed:
+		case <-t.C:
 		}
-		delay = min(delay*2, 20*time.Millisecond)
+		t.Reset(50 * time.Millisecond)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/novakit/novakit/compute"
@@ -32,6 +33,29 @@ type Conductor struct {
 	Store     *store.Store
 	Placement *placement.Index
 	Agents    *agent.Client
+
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+// Changed returns a channel closed at the next instance write made
+// through the conductor, for waiters that re-read the instance.
+func (c *Conductor) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.changed
+}
+
+func (c *Conductor) notify() {
+	c.mu.Lock()
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+	c.mu.Unlock()
 }
 
 var _ agent.Conductor = (*Conductor)(nil)
@@ -48,11 +72,13 @@ func (c *Conductor) ListInstances(ctx context.Context, f compute.InstanceFilter)
 
 // UpdateInstance implements agent.Conductor.
 func (c *Conductor) UpdateInstance(ctx context.Context, uuid string, u compute.InstanceUpdate) (*compute.Instance, error) {
+	defer c.notify()
 	return c.Store.Instances().Update(ctx, uuid, u)
 }
 
 // SoftDeleteInstance implements agent.Conductor.
 func (c *Conductor) SoftDeleteInstance(ctx context.Context, uuid string, u compute.InstanceUpdate) (*compute.Instance, error) {
+	defer c.notify()
 	return c.Store.Instances().SoftDelete(ctx, uuid, u)
 }
 
@@ -155,6 +181,7 @@ const MaxRetriesMessage = "Exceeded maximum number of retries. Exhausted all hos
 // alternate whose allocation request fits and casts the build there;
 // with none left the instance goes to ERROR with a fault.
 func (c *Conductor) RescheduleInstance(ctx context.Context, req *agent.RescheduleRequest) error {
+	defer c.notify()
 	inst, err := c.Store.Instances().Get(ctx, req.InstanceUUID)
 	if err != nil {
 		return err
