@@ -41,6 +41,7 @@ type hostCache struct {
 	multKeys  map[string]bool // weigher multiplier keys some aggregate overrides; replaced, never mutated
 	insts     map[string]instRec
 	loaded    bool
+	layout    uint64 // bumped whenever host indexes change
 	refreshed time.Time // start of the last successful refresh
 	instSince time.Time
 }
@@ -179,6 +180,7 @@ func (c *hostCache) applyNodes(nodes []*compute.ComputeNode) {
 		}
 	}
 	c.hosts = hosts
+	c.layout++
 	c.byHost = make(map[string][]*HostState, len(hosts))
 	c.byKey = make(map[uuidKey]int32, len(hosts))
 	for i, h := range hosts {

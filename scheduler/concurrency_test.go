@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,4 +76,45 @@ func TestConcurrentSchedulersNeverOvercommit(t *testing.T) {
 	}
 	assert.Greater(t, failed, 0, "demand (96 vCPUs) exceeds capacity (32)")
 	assert.Greater(t, len(placed), hosts*perHost/2, "most of the capacity is used")
+}
+
+// Decisions run while the cache refreshes in the background (Run) and the
+// candidate cache serves shared results: the race detector watches the
+// host states, and Run stops with its context.
+func TestDecisionsDuringBackgroundRefresh(t *testing.T) {
+	c := newCloud(t)
+	for i := 0; i < 6; i++ {
+		c.addHost(t, i, defaultHost())
+	}
+	s, err := New(Config{Placement: c.ix, Hosts: c.src, Options: Options{RefreshInterval: time.Millisecond,
+		CandidateCacheTTL: time.Hour, Now: func() time.Time { return c.now }}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- s.Run(ctx) }()
+	var wg sync.WaitGroup
+	for g := 0; g < 3; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < 20; r++ {
+				u := instUUID(g*100 + r)
+				sels, err := s.SelectDestinations(context.Background(), tinySpec(), []string{u})
+				if !assert.NoError(t, err) {
+					return
+				}
+				c.src.putInstance(&compute.Instance{UUID: u, Host: sels[0][0].ServiceHost, Node: sels[0][0].Nodename,
+					VMState: compute.VMBuilding, UpdatedAt: time.Now()})
+			}
+		}()
+	}
+	// A new node appears mid-run: host indexes change under the cached
+	// candidates' memo.
+	c.addHost(t, 6, defaultHost())
+	wg.Wait()
+	cancel()
+	require.ErrorIs(t, <-runDone, context.Canceled)
+	for i := 0; i < 7; i++ {
+		assert.LessOrEqual(t, usageOf(t, c.ix, i)["MEMORY_MB"], int64(32768))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/novakit/novakit/compute"
 	"github.com/novakit/novakit/placement"
@@ -203,18 +204,30 @@ func isTrue(v string) bool {
 	return false
 }
 
-// candidates asks placement, through the candidate cache when enabled.
-func (s *Scheduler) candidates(ctx context.Context, cr *placement.CandidateRequest) (*placement.CandidateResult, error) {
+// candMemo remembers, for a cached candidate result, the host index of
+// each allocation request, so that requests sharing the result skip the
+// lookups.
+type candMemo struct {
+	mu     sync.Mutex
+	layout uint64
+	idx    []int32
+}
+
+// candidates asks placement, through the candidate cache when enabled (the
+// memo is nil without it).
+func (s *Scheduler) candidates(ctx context.Context, cr *placement.CandidateRequest) (*placement.CandidateResult, *candMemo, error) {
 	ttl := s.opts.CandidateCacheTTL
 	if ttl <= 0 {
-		return s.pl.Candidates(ctx, cr)
+		res, err := s.pl.Candidates(ctx, cr)
+		return res, nil, err
 	}
 	seed := cr.Seed
 	cr.Seed = 0
 	kb, err := json.Marshal(cr)
 	cr.Seed = seed
 	if err != nil {
-		return s.pl.Candidates(ctx, cr)
+		res, err := s.pl.Candidates(ctx, cr)
+		return res, nil, err
 	}
 	key := string(kb)
 	now := s.opts.Now()
@@ -222,17 +235,18 @@ func (s *Scheduler) candidates(ctx context.Context, cr *placement.CandidateReque
 	e, ok := s.ccMap[key]
 	s.ccMu.Unlock()
 	if ok && now.Sub(e.at) < ttl {
-		return e.res, nil
+		return e.res, e.memo, nil
 	}
 	res, err := s.pl.Candidates(ctx, cr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	e = ccEntry{res: res, at: now, memo: &candMemo{}}
 	s.ccMu.Lock()
 	if len(s.ccMap) >= 256 {
 		clear(s.ccMap)
 	}
-	s.ccMap[key] = ccEntry{res: res, at: now}
+	s.ccMap[key] = e
 	s.ccMu.Unlock()
-	return res, nil
+	return res, e.memo, nil
 }

@@ -77,8 +77,9 @@ type Scheduler struct {
 }
 
 type ccEntry struct {
-	res *placement.CandidateResult
-	at  time.Time
+	res  *placement.CandidateResult
+	at   time.Time
+	memo *candMemo
 }
 
 // New builds a Scheduler; it validates the options and builds the enabled
@@ -169,6 +170,7 @@ type scratch struct {
 	rank   []int32
 	seen   []uint32
 	arOf   []int32 // allocation request per host idx, valid where seen == gen
+	idxs   []int32 // host idx per allocation request
 	gen    uint32
 	rootOf map[string]string
 	reject []int
@@ -243,7 +245,7 @@ func (s *Scheduler) SelectDestinations(ctx context.Context, spec *compute.Reques
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.candidates(ctx, creq)
+	res, memo, err := s.candidates(ctx, creq)
 	if err != nil {
 		if errors.Is(err, placement.ErrInvalid) {
 			return nil, fmt.Errorf("%w: %w", compute.ErrInvalidInput, err)
@@ -275,7 +277,7 @@ func (s *Scheduler) SelectDestinations(ctx context.Context, spec *compute.Reques
 	chosen := make(map[*HostState]bool, len(instanceUUIDs))
 	for i, uuid := range instanceUUIDs {
 		req.InstanceIndex = i
-		sel, h, u, err := s.placeOne(ctx, req, res, sc, rng, uuid, i == 0, chosen)
+		sel, h, u, err := s.placeOne(ctx, req, res, memo, sc, rng, uuid, i == 0, chosen)
 		if err != nil {
 			release()
 			if errors.Is(err, compute.ErrNoValidHost) && len(instanceUUIDs) > 1 {
@@ -291,12 +293,12 @@ func (s *Scheduler) SelectDestinations(ctx context.Context, spec *compute.Reques
 }
 
 // placeOne filters, weighs, claims and picks alternates for one instance.
-func (s *Scheduler) placeOne(ctx context.Context, req *Request, res *placement.CandidateResult, sc *scratch, rng *rand.Rand, uuid string, first bool, chosen map[*HostState]bool) ([]compute.Selection, *HostState, *usage, error) {
+func (s *Scheduler) placeOne(ctx context.Context, req *Request, res *placement.CandidateResult, memo *candMemo, sc *scratch, rng *rand.Rand, uuid string, first bool, chosen map[*HostState]bool) ([]compute.Selection, *HostState, *usage, error) {
 	c := s.cache
 	c.mu.RLock()
 	if first {
 		req.resolveHosts(c)
-		s.mapCandidates(req, res, sc)
+		s.mapCandidates(res, memo, sc)
 	}
 	forced := s.restrictHosts(req, sc, first)
 	if len(sc.cands) == 0 {
@@ -367,7 +369,7 @@ func (s *Scheduler) placeOne(ctx context.Context, req *Request, res *placement.C
 				return nil, nil, nil, ctx.Err()
 			}
 			if !isClaimConflict(err) {
-				return nil, nil, nil, fmt.Errorf("scheduler: claiming %s for %s: %w", cd.h.Host, uuid, err)
+				return nil, nil, nil, fmt.Errorf("scheduler: claiming for %s: %w", uuid, err)
 			}
 			continue
 		}
@@ -378,6 +380,9 @@ func (s *Scheduler) placeOne(ctx context.Context, req *Request, res *placement.C
 		}
 		u.diskMB = int64(root+req.Spec.Flavor.EphemeralGB) * 1024
 		c.consume(cd.h, uuid, u)
+		// Host states change under refreshes: read them under the lock.
+		c.mu.RLock()
+		defer c.mu.RUnlock()
 		if req.Group != nil {
 			req.GroupHosts[cd.h.Host]++
 		}
@@ -428,10 +433,45 @@ func (s *Scheduler) rejections(reject []int, n int) string {
 
 // mapCandidates turns allocation requests into one candidate per known
 // compute node (the first allocation request naming it); c must be
-// read-locked.
-func (s *Scheduler) mapCandidates(req *Request, res *placement.CandidateResult, sc *scratch) {
+// read-locked. A memo (shared by the requests using one cached result)
+// keeps the lookups for the next request.
+func (s *Scheduler) mapCandidates(res *placement.CandidateResult, memo *candMemo, sc *scratch) {
 	c := s.cache
 	sc.reset(len(c.hosts))
+	var idxs []int32
+	if memo != nil {
+		memo.mu.Lock()
+		if memo.idx == nil || memo.layout != c.layout {
+			memo.idx = s.lookupCandidates(res, sc, nil) // a new slice: others may still read the old one
+			memo.layout = c.layout
+		}
+		idxs = memo.idx
+		memo.mu.Unlock()
+	} else {
+		sc.idxs = s.lookupCandidates(res, sc, sc.idxs[:0])
+		idxs = sc.idxs
+	}
+	for i, idx := range idxs {
+		if idx < 0 || int(idx) >= len(sc.seen) || sc.seen[idx] == sc.gen {
+			continue
+		}
+		sc.seen[idx] = sc.gen
+		sc.arOf[idx] = int32(i)
+	}
+	// Candidates in host order: host states are allocated in that order,
+	// so filters and weighers walk memory sequentially.
+	for idx, h := range c.hosts {
+		if sc.seen[idx] == sc.gen {
+			sc.cands = append(sc.cands, cand{h: h, ar: sc.arOf[idx]})
+		}
+	}
+}
+
+// lookupCandidates appends, per allocation request, the index of its
+// compute node's host state (-1 for none): the first provider that is a
+// known node, else the root of the first provider's tree.
+func (s *Scheduler) lookupCandidates(res *placement.CandidateResult, sc *scratch, out []int32) []int32 {
+	c := s.cache
 	for i := range res.AllocationRequests {
 		ar := &res.AllocationRequests[i]
 		idx := int32(-1)
@@ -456,19 +496,9 @@ func (s *Scheduler) mapCandidates(req *Request, res *placement.CandidateResult, 
 				}
 			}
 		}
-		if idx < 0 || int(idx) >= len(sc.seen) || sc.seen[idx] == sc.gen {
-			continue
-		}
-		sc.seen[idx] = sc.gen
-		sc.arOf[idx] = int32(i)
+		out = append(out, idx)
 	}
-	// Candidates in host order: host states are allocated in that order,
-	// so filters and weighers walk memory sequentially.
-	for idx, h := range c.hosts {
-		if sc.seen[idx] == sc.gen {
-			sc.cands = append(sc.cands, cand{h: h, ar: sc.arOf[idx]})
-		}
-	}
+	return out
 }
 
 // restrictHosts applies ignore_hosts, force_hosts/force_nodes and the
