@@ -41,7 +41,7 @@ type hostCache struct {
 	multKeys  map[string]bool // weigher multiplier keys some aggregate overrides; replaced, never mutated
 	insts     map[string]instRec
 	loaded    bool
-	layout    uint64 // bumped whenever host indexes change
+	layout    uint64    // bumped whenever host indexes change
 	refreshed time.Time // start of the last successful refresh
 	instSince time.Time
 }
