@@ -379,3 +379,32 @@ func lookupDotted(m map[string]any, key string) (any, bool) {
 	}
 	return cur, true
 }
+
+// SampleYAML renders the registered defaults as an oslo.policy sample
+// file (what oslopolicy-sample-generator writes): every rule commented
+// out with its description and scope types, ready for an operator to
+// uncomment and change.
+func (e *Enforcer) SampleYAML() []byte {
+	var b strings.Builder
+	e.mu.RLock()
+	rules := make([]Rule, 0, len(e.defaults))
+	for _, c := range e.defaults {
+		rules = append(rules, c.rule)
+	}
+	e.mu.RUnlock()
+	sort.Slice(rules, func(i, j int) bool { return rules[i].Name < rules[j].Name })
+	for _, r := range rules {
+		if r.Description != "" {
+			for line := range strings.SplitSeq(r.Description, "\n") {
+				b.WriteString("# " + line + "\n")
+			}
+		}
+		if len(r.ScopeTypes) > 0 {
+			b.WriteString("# Scope types: " + strings.Join(r.ScopeTypes, ", ") + "\n")
+		}
+		name, _ := yaml.Marshal(r.Name)
+		check, _ := yaml.Marshal(r.Check)
+		b.WriteString("#" + strings.TrimSpace(string(name)) + ": " + strings.TrimSpace(string(check)) + "\n\n")
+	}
+	return []byte(b.String())
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -252,4 +253,25 @@ func ExampleEnforcer() {
 	// Output:
 	// <nil>
 	// Policy doesn't allow os_compute_api:servers:delete to be performed.
+}
+
+func TestSampleYAML(t *testing.T) {
+	t.Parallel()
+	e, err := policy.New(policy.Options{}, append(novaBase, policy.Rule{Name: "x:y", Check: "role:a or role:b",
+		Description: "Two\nlines", ScopeTypes: []string{"project", "system"}})...)
+	require.NoError(t, err)
+	sample := string(e.SampleYAML())
+	assert.Contains(t, sample, "# Two\n# lines\n# Scope types: project, system\n#x:y: role:a or role:b\n")
+	// Uncommented, the sample is a valid policy file equal to the defaults.
+	var un strings.Builder
+	for line := range strings.SplitSeq(sample, "\n") {
+		if strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "# ") {
+			un.WriteString(line[1:] + "\n")
+		}
+	}
+	rules, err := policy.ParseFile([]byte(un.String()))
+	require.NoError(t, err)
+	assert.Len(t, rules, len(novaBase)+1)
+	assert.Equal(t, "role:a or role:b", rules["x:y"])
+	assert.Equal(t, "is_admin:True or project_id:%(project_id)s", rules["admin_or_owner"])
 }
