@@ -19,8 +19,9 @@ const (
 const DefaultImageID = "5a2b2f6e-0c1d-4c3e-9f4a-6b7c8d9e0f10"
 
 // Seed makes sure the store holds the default public image: an active,
-// unprotected qcow2 named DefaultImageName (an empty 112 MiB disk made
-// by NewQCOW2: nothing is downloaded), owned by owner (may be empty). It
+// unprotected qcow2 named DefaultImageName with min_disk 0 and min_ram 0
+// (as devstack uploads cirros; an empty 112 MiB disk made by NewQCOW2:
+// nothing is downloaded), owned by owner (may be empty). It
 // is idempotent: an existing image with that id is returned as is, and a
 // queued one left by an interrupted seed is completed.
 func Seed(ctx context.Context, s *Store, owner string) (Image, error) {
@@ -28,8 +29,8 @@ func Seed(ctx context.Context, s *Store, owner string) (Image, error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		img, err = s.Create(ctx, Image{ID: DefaultImageID, Name: DefaultImageName, DiskFormat: "qcow2",
-			ContainerFormat: "bare", Visibility: Public, Owner: owner, MinDisk: 1,
-			Properties: map[string]string{"hw_rng_model": "virtio", "os_distro": "cirros", "os_type": "linux"}})
+			ContainerFormat: "bare", Visibility: Public, Owner: owner,
+			Properties: map[string]string{"os_distro": "cirros", "os_type": "linux"}})
 		if err != nil {
 			return Image{}, fmt.Errorf("image: seed: %w", err)
 		}
