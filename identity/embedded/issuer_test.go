@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -415,4 +417,40 @@ func TestLoadOrCreateKey(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o600))
 	_, err = embedded.LoadOrCreateKey(path)
 	assert.ErrorContains(t, err, path)
+}
+
+func TestConcurrentIssueValidateRevoke(t *testing.T) {
+	t.Parallel()
+	iss, _, _ := startIssuer(t, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 16 {
+		wg.Go(func() {
+			tok, _, err := iss.Issue(t.Context(), embedded.PasswordAuth{UserName: "demo", DomainID: "default", Password: "demopass"}, embedded.Scope{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			for range 20 {
+				if _, err := iss.Authenticate(t.Context(), tok); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if i%2 == 0 {
+				if err := iss.Revoke(t.Context(), tok); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := iss.Authenticate(t.Context(), tok); !errors.Is(err, identity.ErrUnauthorized) {
+					errs <- fmt.Errorf("revoked token still valid: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

@@ -52,6 +52,7 @@ type Error struct {
 	Scope string
 }
 
+// Error says which rule denied the caller, in Nova's words.
 func (e *Error) Error() string {
 	if e.Scope != "" {
 		return fmt.Sprintf("Policy %s does not allow a %s-scoped token.", e.Rule, e.Scope)
