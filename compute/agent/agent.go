@@ -498,8 +498,16 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		return
 	}
 	a.mu.Lock()
+	toggled := a.service != nil && a.service.Disabled != s.Disabled
 	a.service = s
 	a.mu.Unlock()
+	if toggled {
+		// Enabled or disabled by an operator: the COMPUTE_STATUS_DISABLED
+		// trait follows now rather than at the next periodic update.
+		if err := a.updateResources(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("agent: resource update after a service status change", "err", err)
+		}
+	}
 }
 
 // keyedMutex is a set of mutexes by key (instance uuid), created on

@@ -203,21 +203,36 @@ func TestResourceUpdateKeepsOperatorRatiosAndForeignTraits(t *testing.T) {
 
 func TestForcedRatioAndDisabledService(t *testing.T) {
 	e := newEnv(t)
-	a := e.start("host1", func(o *agent.Options) { o.CPUAllocationRatio = 8; o.ReservedHostMemoryMB = -1 })
-	svc := a.Service()
-	_, err := e.cloud.Store.Services().Update(e.ctx, svc.UUID, store.ServiceUpdate{Disabled: compute.Ptr(true)})
-	require.NoError(t, err)
-	// The next heartbeat learns the service is disabled; the tracker then
-	// sets the trait.
-	a.Stop()
-	a = e.start("host1", func(o *agent.Options) { o.CPUAllocationRatio = 8; o.ReservedHostMemoryMB = -1 })
-	invs, _, err := e.cloud.Placement.Inventories(e.ctx, a.Node().UUID)
+	a := e.start("host1", func(o *agent.Options) {
+		o.CPUAllocationRatio = 8
+		o.ReservedHostMemoryMB = -1
+		o.ReportInterval = time.Millisecond
+	})
+	u := a.Node().UUID
+	invs, _, err := e.cloud.Placement.Inventories(e.ctx, u)
 	require.NoError(t, err)
 	assert.Equal(t, 8.0, invs["VCPU"].AllocationRatio)
 	assert.Zero(t, invs["MEMORY_MB"].Reserved)
-	traits, _, err := e.cloud.Placement.Traits(e.ctx, a.Node().UUID)
+
+	hasDisabled := func() bool {
+		traits, _, err := e.cloud.Placement.Traits(e.ctx, u)
+		require.NoError(t, err)
+		return slices.Contains(traits, agent.TraitStatusDisabled)
+	}
+	require.False(t, hasDisabled())
+	// An operator disables the service: the next heartbeat learns it and
+	// the trait follows.
+	_, err = e.cloud.Store.Services().Update(e.ctx, a.Service().UUID, store.ServiceUpdate{Disabled: compute.Ptr(true)})
 	require.NoError(t, err)
-	assert.Contains(t, traits, agent.TraitStatusDisabled)
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	for !hasDisabled() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("COMPUTE_STATUS_DISABLED never set")
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 func TestBuildGoesActive(t *testing.T) {
@@ -403,6 +418,38 @@ func TestTerminateDestroysAndReleases(t *testing.T) {
 	assert.Zero(t, e.fake.Host("host1").GuestCount())
 	assert.Empty(t, e.allocations(inst.UUID))
 	assert.Equal(t, compute.EventSuccess, e.event(inst.UUID, "compute_terminate_instance").Result)
+}
+
+func TestDeleteDuringSpawnWins(t *testing.T) {
+	e := newEnv(t)
+	a := e.start("host1", nil)
+	slow := e.fake.Inject(fake.Fault{Method: fake.MethodSpawn, Delay: 50 * time.Millisecond})
+	inst := e.boot(a, agenttest.BootOptions{})
+	e.wait(inst.UUID, func(i *compute.Instance) bool { return i.TaskState == compute.TaskSpawning })
+	_, err := e.cloud.Act(e.ctx, inst.UUID, compute.ActionDelete, e.cloud.Client.TerminateInstance)
+	require.NoError(t, err)
+	got := e.wait(inst.UUID, agenttest.Deleted)
+	assert.Equal(t, compute.VMDeleted, got.VMState)
+	assert.Equal(t, 1, slow.Calls())
+	assert.Zero(t, e.fake.Host("host1").GuestCount(), "the guest spawned under the delete is gone")
+	assert.Empty(t, e.allocations(inst.UUID))
+}
+
+func TestConcurrentBuilds(t *testing.T) {
+	e := newEnv(t)
+	a := e.start("host1", func(o *agent.Options) { o.MaxConcurrentBuilds = 3 })
+	const n = 20
+	uuids := make([]string, n)
+	for i := range uuids {
+		uuids[i] = e.boot(a, agenttest.BootOptions{}).UUID
+	}
+	for _, u := range uuids {
+		assert.Equal(t, compute.VMActive, e.wait(u, agenttest.Settled).VMState)
+	}
+	assert.Equal(t, n, e.fake.Host("host1").GuestCount())
+	require.NoError(t, a.UpdateResources(e.ctx))
+	assert.Equal(t, n, a.Node().RunningVMs)
+	assert.Equal(t, n*agenttest.Flavor.VCPUs, a.Node().VCPUsUsed)
 }
 
 func TestConsoleOutputOverRPC(t *testing.T) {
