@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -387,4 +388,44 @@ func tinySpec2(project string) *compute.RequestSpec {
 	s := tinySpec()
 	s.ProjectID = project
 	return s
+}
+
+// rackWeigher prefers hosts whose "rank" stat is higher.
+type rackWeigher struct{ mult float64 }
+
+func (w rackWeigher) Weigh(h *HostState, _ *Request) float64 {
+	v, _ := strconv.ParseFloat(h.Stats["rank"], 64)
+	return v
+}
+func (w rackWeigher) Multiplier(h *HostState) float64 { return h.WeightMultiplier("rank_weight_multiplier", w.mult) }
+
+func TestEmbedderFiltersAndWeighers(t *testing.T) {
+	c := newCloud(t)
+	for i, st := range []map[string]string{{"rack": "r1", "rank": "1"}, {"rack": "r2", "rank": "5"}, {"rack": "r1", "rank": "3"}} {
+		hs := defaultHost()
+		hs.stats = st
+		c.addHost(t, i, hs)
+	}
+	reg := NewRegistry()
+	require.NoError(t, reg.RegisterFilter("RackFilter", func(*Options) (Filter, error) { return rackFilter{}, nil }))
+	require.NoError(t, reg.RegisterWeigher("RankWeigher", func(o *Options) (Weigher, error) {
+		return rackWeigher{mult: o.Multipliers["rank_weight_multiplier"]}, nil
+	}))
+	s, err := New(Config{Placement: c.ix, Hosts: c.src, Registry: reg, Options: Options{
+		EnabledFilters: append(DefaultEnabledFilters(), "RackFilter"),
+		Weighers:       []string{"RankWeigher"},
+		Multipliers:    map[string]float64{"rank_weight_multiplier": 1},
+		Now:            func() time.Time { return c.now },
+	}})
+	require.NoError(t, err)
+	spec := tinySpec()
+	spec.SchedulerHints = map[string][]string{"rack": {"r1"}}
+	sels, err := s.SelectDestinations(context.Background(), spec, []string{instUUID(1)})
+	require.NoError(t, err)
+	require.Len(t, sels[0], 2)
+	assert.Equal(t, "host2", sels[0][0].ServiceHost, "rack r1, highest rank")
+	assert.Equal(t, "host0", sels[0][1].ServiceHost)
+
+	_, err = New(Config{Placement: c.ix, Hosts: c.src, Registry: reg, Options: Options{Weighers: []string{"Nope"}}})
+	require.ErrorContains(t, err, "Nope")
 }
