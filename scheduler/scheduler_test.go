@@ -397,7 +397,9 @@ func (w rackWeigher) Weigh(h *HostState, _ *Request) float64 {
 	v, _ := strconv.ParseFloat(h.Stats["rank"], 64)
 	return v
 }
-func (w rackWeigher) Multiplier(h *HostState) float64 { return h.WeightMultiplier("rank_weight_multiplier", w.mult) }
+func (w rackWeigher) Multiplier(h *HostState) float64 {
+	return h.WeightMultiplier("rank_weight_multiplier", w.mult)
+}
 
 func TestEmbedderFiltersAndWeighers(t *testing.T) {
 	c := newCloud(t)
