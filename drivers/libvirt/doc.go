@@ -63,7 +63,9 @@
 // root disk to qcow2, restore, upload). Resize and cold migration move the
 // guest's directory aside to <uuid>_resize and copy its disks into a new
 // one (on one host, or between hosts sharing InstancesPath); confirm
-// removes the _resize directory and revert moves it back. Rescue boots the
+// removes the _resize directory (and, for another host, the source's
+// domain) and revert moves it back. A guest migrated to another host is
+// not listed by the source until the migration is reverted. Rescue boots the
 // rescue image first with the guest's disks after it. Consoles are the
 // VNC and SPICE ports libvirt assigns (autoport) on 127.0.0.1 by default.
 // Lifecycle events come from libvirt's event loop, which the package

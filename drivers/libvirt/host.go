@@ -170,8 +170,21 @@ func isOurs(dom *libvirt.Domain) bool {
 	return err == nil
 }
 
+// migratedAway reports whether the guest was cold-migrated to another host
+// and not yet confirmed or reverted: its files wait in <uuid>_resize and
+// its own directory is gone. Such a guest is no longer this host's to
+// list, though its domain stays defined until the migration is confirmed.
+func (d *Driver) migratedAway(uuid string) bool {
+	if _, err := os.Stat(d.instDir(uuid)); err == nil {
+		return false
+	}
+	st, err := readGuestState(d.instDir(uuid) + resizeSuffix)
+	return err == nil && st.MigrationDest != "" && st.MigrationDest != d.hostname
+}
+
 // ListGuests implements compute.Hypervisor: the domains that carry the
-// driver's metadata, whatever their state.
+// driver's metadata, whatever their state, but for those migrated to
+// another host and not yet confirmed.
 func (d *Driver) ListGuests(ctx context.Context) ([]compute.Guest, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -186,7 +199,7 @@ func (d *Driver) ListGuests(ctx context.Context) ([]compute.Guest, error) {
 		if isOurs(dom) {
 			name, err1 := dom.GetName()
 			uuid, err2 := dom.GetUUIDString()
-			if err1 == nil && err2 == nil {
+			if err1 == nil && err2 == nil && !d.migratedAway(uuid) {
 				gs = append(gs, compute.Guest{UUID: uuid, Handle: makeHandle(name, uuid)})
 			}
 		}

@@ -63,6 +63,10 @@ func guestProps() map[string]string {
 
 // openReal opens the driver on the real libvirtd, or skips (fails in CI).
 func openReal(t testing.TB, dir string, images libvirt.ImageSource) *libvirt.Driver {
+	return openRealSoft(t, dir, images, 5*time.Second)
+}
+
+func openRealSoft(t testing.TB, dir string, images libvirt.ImageSource, softReboot time.Duration) *libvirt.Driver {
 	t.Helper()
 	need(t, haveQemuImg(), "qemu-img is not installed (Debian: qemu-utils)")
 	c, err := golibvirt.NewConnect(realURI())
@@ -73,7 +77,7 @@ func openReal(t testing.TB, dir string, images libvirt.ImageSource) *libvirt.Dri
 	}
 	c.Close()
 	d, err := libvirt.Open(context.Background(), realURI(), libvirt.Options{
-		Images: images, InstancesPath: dir, SoftRebootTimeout: 5 * time.Second,
+		Images: images, InstancesPath: dir, SoftRebootTimeout: softReboot,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.Close() })
@@ -131,12 +135,14 @@ func waitConsole(t *testing.T, d *libvirt.Driver, g compute.Guest, marker string
 
 // TestRealGuestLifecycle boots the tiny guest and checks it from the
 // outside: its own marker on the serial console, its disk seen as vda, the
-// VNC port answering RFB, a hard and a soft reboot (each boots again), a
-// snapshot that is a qcow2 image, and a delete that leaves nothing.
+// VNC port answering RFB, a hard and a soft reboot (each boots again; the
+// soft one through the guest's ACPI power button), a clean power-off (the
+// guest shut itself down), a snapshot that is a qcow2 image, and a delete
+// that leaves nothing.
 func TestRealGuestLifecycle(t *testing.T) {
 	images := guestImages(t)
 	dir := t.TempDir()
-	d := openReal(t, dir, images)
+	d := openRealSoft(t, dir, images, 2*time.Minute)
 	ctx := context.Background()
 	s := guestSpec()
 	s.ConfigDrive = &compute.ConfigDrive{Files: map[string][]byte{"openstack/latest/meta_data.json": []byte(`{"uuid":"` + s.Instance.UUID + `"}`)}}
@@ -174,8 +180,16 @@ func TestRealGuestLifecycle(t *testing.T) {
 
 	require.NoError(t, d.Reboot(ctx, g, compute.RebootHard))
 	waitConsole(t, d, g, guestMarker, 2, 3*time.Minute)
-	require.NoError(t, d.Reboot(ctx, g, compute.RebootSoft)) // busybox ignores ACPI: falls back to hard
-	waitConsole(t, d, g, guestMarker, 3, 3*time.Minute)
+	waitConsole(t, d, g, "NOVAKIT-GUEST-DISKS", 2, time.Minute) // acpid is up
+	require.NoError(t, d.Reboot(ctx, g, compute.RebootSoft))
+	out = waitConsole(t, d, g, guestMarker, 3, 3*time.Minute)
+	require.Contains(t, out, "NOVAKIT-GUEST-POWER-BUTTON", "the soft reboot went through the guest's ACPI power button")
+	waitConsole(t, d, g, "NOVAKIT-GUEST-DISKS", 3, time.Minute)
+
+	require.NoError(t, d.PowerOff(ctx, g, 2*time.Minute))
+	require.Equal(t, golibvirt.DOMAIN_SHUTOFF_SHUTDOWN, shutoffReason(t, g.UUID), "the guest shut itself down")
+	require.NoError(t, d.PowerOn(ctx, g))
+	waitConsole(t, d, g, guestMarker, 4, 3*time.Minute)
 
 	var snap compute.ImageMeta
 	require.NoError(t, d.Snapshot(ctx, g, compute.SnapshotSpec{ImageID: "snap-1", Name: "snap",
@@ -198,4 +212,18 @@ func TestRealGuestLifecycle(t *testing.T) {
 	_, err = d.Info(ctx, g)
 	require.ErrorIs(t, err, compute.ErrNotFound)
 	require.NoDirExists(t, filepath.Join(dir, g.UUID))
+}
+
+// shutoffReason asks libvirt why the guest's domain is shut off.
+func shutoffReason(t *testing.T, uuid string) golibvirt.DomainShutoffReason {
+	c, err := golibvirt.NewConnect(realURI())
+	require.NoError(t, err)
+	defer c.Close()
+	dom, err := c.LookupDomainByUUIDString(uuid)
+	require.NoError(t, err)
+	defer dom.Free()
+	st, reason, err := dom.GetState()
+	require.NoError(t, err)
+	require.Equal(t, golibvirt.DOMAIN_SHUTOFF, st)
+	return golibvirt.DomainShutoffReason(reason)
 }

@@ -41,8 +41,24 @@ func openTest(t testing.TB, dir string, images libvirt.ImageSource) *libvirt.Dri
 	return d
 }
 
+// openPeer opens a second host for migrations: a test hypervisor with its
+// own state (a node file: each connection to it is a separate host) and
+// its own instances path on the same file system.
+func openPeer(t testing.TB) *libvirt.Driver {
+	t.Helper()
+	node := filepath.Join(t.TempDir(), "peer-node.xml")
+	require.NoError(t, os.WriteFile(node, []byte(`<node><cpu><mhz>2000</mhz><model>x86_64</model><active>4</active><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu><memory>8388608</memory></node>`), 0o644))
+	d, err := libvirt.Open(context.Background(), "test://"+node, libvirt.Options{
+		Images: testImages(), InstancesPath: t.TempDir(), Hostname: "peerhost", SoftRebootTimeout: 2 * time.Second,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
 func testHarness() computetest.Harness {
 	return computetest.Harness{
+		Peer: func(t *testing.T, hv compute.Hypervisor) compute.Hypervisor { return openPeer(t) },
 		NewHypervisor: func(t *testing.T) compute.Hypervisor { return openTest(t, t.TempDir(), testImages()) },
 		Reopen: func(t *testing.T, hv compute.Hypervisor) compute.Hypervisor {
 			d := hv.(*libvirt.Driver)

@@ -64,8 +64,14 @@ until virsh -c qemu:///system version >/dev/null 2>&1; do
 	sleep 0.1
 done
 
-# 3. the guest.
+# 3. the guest. Bump RECIPE when the kernel modules or /init change.
+RECIPE=3
+MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk evdev button"
 mkdir -p "$GUEST_DIR"
+if [ "$(cat "$GUEST_DIR/recipe" 2>/dev/null)" != "$RECIPE" ]; then
+	rm -f "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img"
+	rm -rf "$GUEST_DIR/modules"
+fi
 if [ ! -s "$GUEST_DIR/vmlinuz" ]; then
 	tmp=$(mktemp -d)
 	if [ -z "$KERNEL_PKG" ]; then
@@ -77,7 +83,7 @@ if [ ! -s "$GUEST_DIR/vmlinuz" ]; then
 	cp "$tmp"/root/boot/vmlinuz-* "$GUEST_DIR/vmlinuz.tmp"
 	kver=$(basename "$tmp"/root/lib/modules/*)
 	mkdir -p "$GUEST_DIR/modules"
-	for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+	for m in $MODULES; do
 		f=$(find "$tmp/root/lib/modules/$kver" -name "$m.ko*" | head -1)
 		[ -n "$f" ] && cp "$f" "$GUEST_DIR/modules/"
 	done
@@ -99,21 +105,25 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 echo "NOVAKIT-GUEST-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk evdev button; do
 	for f in /modules/$m.ko*; do [ -e "$f" ] && insmod "$f" 2>/dev/null; done
 done
+# The ACPI power button (libvirt's shutdown: clean power-off, soft reboot)
+# powers the guest off at once.
+mkdir -p /etc/acpi/PWRF
+printf '#!/bin/sh\necho NOVAKIT-GUEST-POWER-BUTTON\nsync\npoweroff -f\n' >/etc/acpi/PWRF/00000080
+chmod +x /etc/acpi/PWRF/00000080
+mkdir -p /var/log /var/run
+acpid -f -c /etc/acpi -l /dev/console &
 sleep 1
 echo "NOVAKIT-GUEST-DISKS: $(ls /sys/block | tr '\n' ' ')"
-# ACPI power button (soft reboot / clean shutdown): poweroff at once.
-while :; do
-	if [ -e /proc/acpi/event ]; then read ev </proc/acpi/event && case "$ev" in *button/power*) poweroff -f ;; esac; fi
-	sleep 1
-done
+while :; do sleep 3600; done
 INIT
 	chmod +x "$tmp/init"
 	(cd "$tmp" && find . | cpio -o -H newc 2>/dev/null | gzip -1 >"$GUEST_DIR/initrd.img.tmp")
 	rm -rf "$tmp"
 	mv "$GUEST_DIR/initrd.img.tmp" "$GUEST_DIR/initrd.img"
+	echo "$RECIPE" >"$GUEST_DIR/recipe"
 fi
 
 echo "NOVAKIT_LIBVIRT_URI=qemu:///system"
