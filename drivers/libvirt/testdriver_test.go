@@ -58,7 +58,7 @@ func openPeer(t testing.TB) *libvirt.Driver {
 
 func testHarness() computetest.Harness {
 	return computetest.Harness{
-		Peer: func(t *testing.T, hv compute.Hypervisor) compute.Hypervisor { return openPeer(t) },
+		Peer:          func(t *testing.T, hv compute.Hypervisor) compute.Hypervisor { return openPeer(t) },
 		NewHypervisor: func(t *testing.T) compute.Hypervisor { return openTest(t, t.TempDir(), testImages()) },
 		Reopen: func(t *testing.T, hv compute.Hypervisor) compute.Hypervisor {
 			d := hv.(*libvirt.Driver)
