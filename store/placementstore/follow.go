@@ -211,7 +211,7 @@ func (s *Service) reload(ctx context.Context, latest map[string]int64) error {
 		}
 		provs = map[string]*provRow{}
 		if len(pu) > 0 {
-			if provs, err = t.loadProviders("uuid IN ("+in(len(pu))+")", anys(pu), false, true); err != nil {
+			if provs, err = t.loadProviders("p.uuid IN ("+in(len(pu))+")", anys(pu), false, true); err != nil {
 				return err
 			}
 		}

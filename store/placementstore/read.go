@@ -2,6 +2,8 @@ package placementstore
 
 import (
 	"database/sql"
+
+	"github.com/novakit/novakit/store"
 	"sort"
 	"strings"
 	"time"
@@ -43,11 +45,26 @@ type consRow struct {
 const provCols = "id, uuid, name, generation, parent_provider_id, root_provider_id, change_id, created_at, updated_at"
 
 // loadProviders reads the providers matching where (a condition on
-// resource_providers), locking them in id order when lock is set, with
+// resource_providers p), locking them in id order when lock is set, with
 // their inventories and usages, and with their traits and aggregates when
 // full is set.
+//
+// Inventories come in the same statement (a join) except for a locking
+// read on PostgreSQL: there, READ COMMITTED re-reads only the locked rows
+// after waiting for a lock, and joined rows would come from the snapshot
+// taken before the wait — stale usages. A second statement, after the
+// lock, sees the committed ones. (MySQL's locking reads always read the
+// latest rows; SQLite has one writer.)
 func (t *tx) loadProviders(where string, args []any, lock, full bool) (map[string]*provRow, error) {
-	q := "SELECT " + provCols + " FROM resource_providers WHERE " + where + " ORDER BY id"
+	join := !(lock && t.d.dialect == store.Postgres)
+	q := "SELECT p.id, p.uuid, p.name, p.generation, p.parent_provider_id, p.root_provider_id, p.change_id, p.created_at, p.updated_at"
+	if join {
+		q += ", i.resource_class, i.total, i.reserved, i.min_unit, i.max_unit, i.step_size, i.allocation_ratio, i.used" +
+			" FROM resource_providers p LEFT JOIN inventories i ON i.resource_provider_id = p.id"
+	} else {
+		q += ", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM resource_providers p"
+	}
+	q += " WHERE " + where + " ORDER BY p.id"
 	if lock {
 		q += t.d.forUpdate()
 	}
@@ -59,15 +76,35 @@ func (t *tx) loadProviders(where string, args []any, lock, full bool) (map[strin
 	byID := map[int64]*provRow{}
 	var ids []int64
 	for rows.Next() {
-		p := &provRow{inv: map[string]placement.Inventory{}, used: map[string]int64{}, full: full}
-		if err := rows.Scan(&p.id, &p.uuid, &p.name, &p.gen, &p.parentID, &p.rootID, &p.changeID, &p.created, &p.updated); err != nil {
+		var (
+			p   provRow
+			rc  sql.NullString
+			inv placement.Inventory
+			ti  struct{ total, reserved, min, max, step, used sql.NullInt64 }
+			rat sql.NullFloat64
+		)
+		if err := rows.Scan(&p.id, &p.uuid, &p.name, &p.gen, &p.parentID, &p.rootID, &p.changeID, &p.created, &p.updated,
+			&rc, &ti.total, &ti.reserved, &ti.min, &ti.max, &ti.step, &rat, &ti.used); err != nil {
 			rows.Close()
 			return nil, t.d.wrap(err, "reading resource providers")
 		}
-		p.created, p.updated = p.created.UTC(), p.updated.UTC()
-		out[p.uuid] = p
-		byID[p.id] = p
-		ids = append(ids, p.id)
+		cur := byID[p.id]
+		if cur == nil {
+			cur = &p
+			cur.inv, cur.used, cur.full = map[string]placement.Inventory{}, map[string]int64{}, full
+			cur.created, cur.updated = cur.created.UTC(), cur.updated.UTC()
+			out[cur.uuid] = cur
+			byID[cur.id] = cur
+			ids = append(ids, cur.id)
+		}
+		if rc.Valid {
+			inv = placement.Inventory{Total: ti.total.Int64, Reserved: ti.reserved.Int64, MinUnit: ti.min.Int64, MaxUnit: ti.max.Int64,
+				StepSize: ti.step.Int64, AllocationRatio: rat.Float64}
+			cur.inv[rc.String] = inv
+			if ti.used.Int64 != 0 {
+				cur.used[rc.String] = ti.used.Int64
+			}
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -76,19 +113,28 @@ func (t *tx) loadProviders(where string, args []any, lock, full bool) (map[strin
 	if len(ids) == 0 {
 		return out, nil
 	}
-	if err := t.fillProviders(byID, ids, full); err != nil {
+	if err := t.fillProviders(byID, ids, full, !join); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (t *tx) fillProviders(byID map[int64]*provRow, ids []int64, full bool) error {
+func (t *tx) fillProviders(byID map[int64]*provRow, ids []int64, full, withInv bool) error {
 	var filter string
 	var args []any
 	if ids != nil {
 		filter = " WHERE resource_provider_id IN (" + in(len(ids)) + ")"
 		args = anys(ids)
 	}
+	if withInv {
+		if err := t.fillInventories(byID, filter, args); err != nil {
+			return err
+		}
+	}
+	return t.fillRest(byID, filter, args, full)
+}
+
+func (t *tx) fillInventories(byID map[int64]*provRow, filter string, args []any) error {
 	rows, err := t.query("SELECT resource_provider_id, resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio, used FROM inventories"+filter, args...)
 	if err != nil {
 		return t.d.wrap(err, "reading inventories")
@@ -112,9 +158,10 @@ func (t *tx) fillProviders(byID map[int64]*provRow, ids []int64, full bool) erro
 		}
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return t.d.wrap(err, "reading inventories")
-	}
+	return t.d.wrap(rows.Err(), "reading inventories")
+}
+
+func (t *tx) fillRest(byID map[int64]*provRow, filter string, args []any, full bool) error {
 	if full {
 		for _, spec := range []struct{ table, col string }{{"resource_provider_traits", "trait"}, {"resource_provider_aggregates", "aggregate_uuid"}} {
 			rows, err := t.query("SELECT resource_provider_id, "+spec.col+" FROM "+spec.table+filter, args...)
@@ -358,7 +405,7 @@ func (t *tx) loadAllProviders() ([]*provRow, error) {
 	if err := rows.Err(); err != nil {
 		return nil, t.d.wrap(err, "reading resource providers")
 	}
-	if err := t.fillProviders(byID, nil, true); err != nil {
+	if err := t.fillProviders(byID, nil, true, true); err != nil {
 		return nil, err
 	}
 	return list, nil

@@ -89,6 +89,11 @@ type Service struct {
 	applyMu  sync.Mutex
 	versions map[string]int64
 
+	// bmu guards the queue of writes waiting for the batch in progress.
+	bmu     sync.Mutex
+	queue   []*job
+	leading bool
+
 	fol    *follower
 	pollMu sync.Mutex
 	names  atomic.Pointer[nameLists]

@@ -39,15 +39,46 @@ type writeSpec struct {
 // back for a deadlock or a serialisation failure.
 const maxAttempts = 8
 
+// maxBatch bounds the writes one transaction carries.
+const maxBatch = 64
+
+// job is one write waiting for, or done by, a batch.
+type job struct {
+	ctx  context.Context
+	spec writeSpec
+	done chan struct{}
+	// results
+	ld       *loaded
+	sy       placement.Sync
+	changeID int64
+	err      error
+}
+
 // write runs spec: read and lock, check with the Index's code on a scratch
 // index, write the difference, commit, then update the Index.
+//
+// Writes are group-committed: the first writer to arrive leads, taking
+// every write queued meanwhile (up to maxBatch) into one transaction, each
+// inside its own savepoint so that one write's failure rolls back only
+// that write. Each write still sees the ones before it in the batch, locks
+// its rows and gets its own change log entry; the commit (a WAL append and
+// an fsync) is shared. One batch runs at a time per Service, so batches of
+// one process never deadlock each other.
 func (s *Service) write(ctx context.Context, spec writeSpec) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	var err error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		err = s.writeOnce(ctx, spec)
+		j := s.submit(ctx, spec)
+		err = j.err
+		if err != nil {
+			if j.ld != nil && isConflict(err) {
+				s.applyLoaded(ctx, j.ld)
+			}
+		} else if j.changeID > 0 {
+			s.applyOwn(ctx, j.sy, j.changeID)
+		}
 		if err == nil || !isRetryable(err) {
 			return err
 		}
@@ -56,71 +87,139 @@ func (s *Service) write(ctx context.Context, spec writeSpec) error {
 	return err
 }
 
-func (s *Service) writeOnce(ctx context.Context, spec writeSpec) error {
-	var (
-		ld       *loaded
-		sy       placement.Sync
-		changeID int64
-		opErr    error
-	)
-	now := s.now()
-	err := s.db.writeTx(ctx, func(t *tx) error {
-		var err error
-		ld, err = spec.load(t)
-		if err != nil {
-			return err
+// submit queues a write and returns it done, leading batches while the
+// queue is not empty if no other writer leads.
+func (s *Service) submit(ctx context.Context, spec writeSpec) *job {
+	j := &job{ctx: ctx, spec: spec, done: make(chan struct{})}
+	s.bmu.Lock()
+	s.queue = append(s.queue, j)
+	if s.leading {
+		s.bmu.Unlock()
+		<-j.done
+		return j
+	}
+	s.leading = true
+	for len(s.queue) > 0 {
+		n := min(len(s.queue), maxBatch)
+		batch := slices.Clone(s.queue[:n])
+		s.queue = slices.Delete(s.queue, 0, n)
+		s.bmu.Unlock()
+		s.runBatch(batch)
+		for _, b := range batch {
+			close(b.done)
 		}
-		var scratch *placement.Index
-		for fresh := false; ; fresh = true {
-			rcs, traits := s.customNames()
-			if fresh {
-				if rcs, err = t.customNames("resource_classes"); err != nil {
+		s.bmu.Lock()
+	}
+	s.leading = false
+	s.bmu.Unlock()
+	<-j.done
+	return j
+}
+
+// runBatch runs jobs in one transaction. A write refused by the checks
+// has written nothing and leaves the others alone; a statement that fails
+// (the transaction's state is then unknown) aborts the batch, and every
+// write of it runs again in a transaction of its own.
+func (s *Service) runBatch(jobs []*job) {
+	var live []*job
+	for _, j := range jobs {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err
+			continue
+		}
+		live = append(live, j)
+	}
+	if len(live) > 1 {
+		err := s.db.writeTx(context.WithoutCancel(live[0].ctx), func(t *tx) error {
+			for _, j := range live {
+				if err := s.runJob(t, j); err != nil {
 					return err
 				}
-				if traits, err = t.customNames("traits"); err != nil {
-					return err
-				}
 			}
-			scratch, err = buildScratch(ctx, now, rcs, traits, ld)
-			if err == nil {
-				opErr = spec.op(ctx, scratch)
-			}
-			if fresh || (err == nil && !errors.Is(opErr, placement.ErrInvalid)) {
-				break
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("placementstore: %s: the database holds a state the index refuses: %w", spec.what, err)
-		}
-		if opErr != nil {
-			return opErr
-		}
-		after, err := scratch.ExportSync(ctx)
-		if err != nil {
-			return err
-		}
-		d := diff(ld, after)
-		if d.empty() {
 			return nil
+		})
+		if err == nil {
+			return
 		}
-		if changeID, err = t.logChange(d.entities(), now); err != nil {
+		s.log.Debug("placementstore: batch aborted; running its writes one by one", "writes", len(live), "error", err)
+		for _, j := range live {
+			j.ld, j.sy, j.changeID, j.err = nil, placement.Sync{}, 0, nil
+		}
+	}
+	for _, j := range live {
+		s.runAlone(j)
+	}
+}
+
+// runAlone runs one write in its own transaction.
+func (s *Service) runAlone(j *job) {
+	err := s.db.writeTx(j.ctx, func(t *tx) error {
+		if err := s.runJob(t, j); err != nil {
 			return err
 		}
-		if err := t.writeDiff(ld, d, changeID, now); err != nil {
-			return err
-		}
-		sy = d.sync(ld)
-		return nil
+		return j.err
 	})
 	if err != nil {
-		if ld != nil && isConflict(err) {
-			s.applyLoaded(ctx, ld)
-		}
+		j.err, j.changeID = err, 0
+	}
+}
+
+// runJob does one write inside t, recording its results in j: a write the
+// checks refuse sets j.err and writes nothing; a returned error (a failed
+// statement) means the transaction must roll back.
+func (s *Service) runJob(t *tx, j *job) error {
+	ctx, spec := j.ctx, j.spec
+	now := s.now()
+	var err error
+	j.ld, err = spec.load(t)
+	if err != nil {
 		return err
 	}
-	if changeID > 0 {
-		s.applyOwn(ctx, sy, changeID)
+	var (
+		scratch *placement.Index
+		opErr   error
+	)
+	for fresh := false; ; fresh = true {
+		rcs, traits := s.customNames()
+		if fresh {
+			if rcs, err = t.customNames("resource_classes"); err != nil {
+				return err
+			}
+			if traits, err = t.customNames("traits"); err != nil {
+				return err
+			}
+		}
+		scratch, err = buildScratch(ctx, now, rcs, traits, j.ld)
+		if err == nil {
+			opErr = spec.op(ctx, scratch)
+		}
+		if fresh || (err == nil && !errors.Is(opErr, placement.ErrInvalid)) {
+			break
+		}
 	}
+	if err != nil {
+		return fmt.Errorf("placementstore: %s: the database holds a state the index refuses: %w", spec.what, err)
+	}
+	if opErr != nil {
+		j.err = opErr // refused by the checks: nothing was written
+		return nil
+	}
+	after, err := scratch.ExportSync(ctx)
+	if err != nil {
+		return err
+	}
+	d := diff(j.ld, after)
+	if d.empty() {
+		return nil
+	}
+	if j.changeID, err = t.logChange(d.entities(), now); err != nil {
+		return err
+	}
+	if err := t.writeDiff(j.ld, d, j.changeID, now); err != nil {
+		j.changeID = 0
+		return err
+	}
+	j.sy = d.sync(j.ld)
 	return nil
 }
 
@@ -479,6 +578,7 @@ func (t *tx) writeInventories(pid int64, b *provRow, a *placement.ProviderSync) 
 			}
 		}
 	}
+	var usedOnly []string
 	for _, rc := range slices.Sorted(maps.Keys(a.Inventories)) {
 		inv, used := a.Inventories[rc], a.Usages[rc]
 		old, had := binv[rc]
@@ -498,9 +598,31 @@ func (t *tx) writeInventories(pid int64, b *provRow, a *placement.ProviderSync) 
 				return t.d.wrap(err, "writing inventory")
 			}
 		case bused[rc] != used:
-			if _, err := t.exec("UPDATE inventories SET used = ? WHERE resource_provider_id = ? AND resource_class = ?", used, pid, rc); err != nil {
-				return t.d.wrap(err, "writing usage")
-			}
+			usedOnly = append(usedOnly, rc)
+		}
+	}
+	switch len(usedOnly) {
+	case 0:
+	case 1:
+		rc := usedOnly[0]
+		if _, err := t.exec("UPDATE inventories SET used = ? WHERE resource_provider_id = ? AND resource_class = ?", a.Usages[rc], pid, rc); err != nil {
+			return t.d.wrap(err, "writing usage")
+		}
+	default:
+		// One statement for every class whose usage alone changed.
+		then := " WHEN ? THEN ?"
+		if t.d.dialect == store.Postgres {
+			then = " WHEN ? THEN CAST(? AS BIGINT)"
+		}
+		q := "UPDATE inventories SET used = CASE resource_class" + strings.Repeat(then, len(usedOnly)) +
+			" END WHERE resource_provider_id = ? AND resource_class IN (" + in(len(usedOnly)) + ")"
+		args := make([]any, 0, 3*len(usedOnly)+1)
+		for _, rc := range usedOnly {
+			args = append(args, rc, a.Usages[rc])
+		}
+		args = append(args, pid)
+		if _, err := t.exec(q, append(args, anys(usedOnly)...)...); err != nil {
+			return t.d.wrap(err, "writing usage")
 		}
 	}
 	return nil
@@ -712,7 +834,7 @@ func (t *tx) lockProviders(uuids []string, full bool) (map[string]*provRow, erro
 	if len(uuids) == 0 {
 		return map[string]*provRow{}, nil
 	}
-	return t.loadProviders("uuid IN ("+in(len(uuids))+")", anys(uuids), true, full)
+	return t.loadProviders("p.uuid IN ("+in(len(uuids))+")", anys(uuids), true, full)
 }
 
 // CreateProvider creates a provider (see placement.Index.CreateProvider);
@@ -730,7 +852,7 @@ func (s *Service) CreateProvider(ctx context.Context, spec placement.ProviderSpe
 			if spec.ParentUUID != "" {
 				uuids = append(uuids, normUUID(spec.ParentUUID))
 			}
-			provs, err := t.loadProviders("uuid IN ("+in(len(uuids))+") OR name = ?", append(anys(uuids), spec.Name), true, false)
+			provs, err := t.loadProviders("p.uuid IN ("+in(len(uuids))+") OR p.name = ?", append(anys(uuids), spec.Name), true, false)
 			if err != nil {
 				return nil, err
 			}
@@ -764,7 +886,7 @@ func (s *Service) UpdateProvider(ctx context.Context, u string, up placement.Pro
 			if up.SetParent && up.ParentUUID != "" {
 				uuids = append(uuids, normUUID(up.ParentUUID))
 			}
-			first, err := t.loadProviders("uuid IN ("+in(len(uuids))+")", anys(uuids), false, false)
+			first, err := t.loadProviders("p.uuid IN ("+in(len(uuids))+")", anys(uuids), false, false)
 			if err != nil {
 				return nil, err
 			}
@@ -776,10 +898,10 @@ func (s *Service) UpdateProvider(ctx context.Context, u string, up placement.Pro
 				}
 				rootIDs = append(rootIDs, r)
 			}
-			where := "uuid IN (" + in(len(uuids)) + ") OR name = ?"
+			where := "p.uuid IN (" + in(len(uuids)) + ") OR p.name = ?"
 			args := append(anys(uuids), up.Name)
 			if len(rootIDs) > 0 {
-				where += " OR id IN (" + in(len(rootIDs)) + ") OR root_provider_id IN (" + in(len(rootIDs)) + ")"
+				where += " OR p.id IN (" + in(len(rootIDs)) + ") OR p.root_provider_id IN (" + in(len(rootIDs)) + ")"
 				args = append(append(args, rootIDs...), rootIDs...)
 			}
 			provs, err := t.loadProviders(where, args, true, true)
@@ -809,7 +931,7 @@ func (s *Service) DeleteProvider(ctx context.Context, u string) error {
 	return s.write(ctx, writeSpec{what: "deleting a resource provider",
 		load: func(t *tx) (*loaded, error) {
 			nu := normUUID(u)
-			provs, err := t.loadProviders("uuid = ? OR parent_provider_id IN (SELECT id FROM (SELECT id FROM resource_providers WHERE uuid = ?) AS p)",
+			provs, err := t.loadProviders("p.uuid = ? OR p.parent_provider_id IN (SELECT x.id FROM (SELECT id FROM resource_providers WHERE uuid = ?) AS x)",
 				[]any{nu, nu}, true, false)
 			if err != nil {
 				return nil, err
