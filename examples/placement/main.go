@@ -7,8 +7,9 @@
 //	    --os-endpoint http://127.0.0.1:8778 resource provider list
 //
 // Flags (each also NOVAKIT_<FLAG>, or a key of the -config YAML file; -h
-// lists them): -listen (default 127.0.0.1:8778), -db URL (empty: in
-// memory, lost on exit), -auth noauth|KEYSTONE_URL, -policy-file,
+// lists them): -listen (default 127.0.0.1:8778), -db URL (sqlite:///FILE,
+// postgres://…, mysql://…: store/placementstore, schema created or
+// upgraded on start; empty: in memory, lost on exit), -auth noauth|KEYSTONE_URL, -policy-file,
 // -policy-defaults legacy|secure-rbac, -log-level, -drain-timeout.
 // It logs "listening on ADDR" when ready, answers GET /healthz and GET
 // /metrics, drains and exits 0 on SIGTERM, and exits 1 with a one-line
@@ -21,8 +22,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/novakit/novakit/placement"
 	"github.com/novakit/novakit/placement/api"
+	"github.com/novakit/novakit/store/placementstore"
 )
 
 func main() {
@@ -50,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log := cfg.Logger(stderr)
-	backend, closeBackend, err := openBackend(ctx, cfg.DB)
+	backend, closeBackend, err := openBackend(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
@@ -70,18 +72,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return api.Serve(ctx, opts)
 }
 
-// openBackend returns the engine -db names and how to close it.
-func openBackend(_ context.Context, db string) (api.Backend, func(), error) {
+// openBackend returns the engine -db names and how to close it: the SQL
+// store (schema migrated on open, the Index in front of it, following
+// other placement processes sharing the database) or, without -db, an
+// in-memory Index.
+func openBackend(ctx context.Context, db string, log *slog.Logger) (api.Backend, func(), error) {
 	if db == "" {
 		return placement.New(placement.Options{}), func() {}, nil
 	}
-	return nil, nil, fmt.Errorf("-db %s: this build keeps placement in memory only; omit -db", redact(db))
+	s, err := placementstore.Open(ctx, db, &placementstore.Options{Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("-db: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return s, func() {
+		if err := s.Close(); err != nil {
+			log.Error("closing the database", slog.String("error", err.Error()))
+		}
+	}, nil
 }
 
-// redact hides the password of a database URL.
-func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return "(unparseable URL)"
-}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,9 +15,12 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -200,4 +205,113 @@ func TestHelp(t *testing.T) {
 	for _, f := range []string{"-listen", "-db", "-auth", "-config", "-log-level", "-policy-defaults", "-policy-file", "-drain-timeout", "NOVAKIT_DB"} {
 		assert.Contains(t, out.String(), f)
 	}
+}
+
+func TestDaemonKeepsDataInTheDatabase(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "placement.db")
+	const rp = "4e8e5957-649f-477b-9e5b-f1f75b21c03c"
+	for round := 0; round < 2; round++ {
+		d := start(t, true, []string{"NOVAKIT_DB=" + db}, "-listen", "127.0.0.1:0")
+		c, err := client.New("http://"+d.addr, client.Options{Token: client.StaticToken("admin")})
+		require.NoError(t, err)
+		ctx := t.Context()
+		if round == 0 {
+			_, err = c.CreateProvider(ctx, placement.ProviderSpec{UUID: rp, Name: "compute1"})
+			require.NoError(t, err)
+			_, _, err = c.SetInventories(ctx, rp, 0, map[string]placement.Inventory{"VCPU": placement.NewInventory(4)})
+			require.NoError(t, err)
+			require.NoError(t, c.SetAllocations(ctx, map[string]placement.ConsumerAllocations{
+				"c0000000-0000-4000-8000-000000000001": {Project: "p", User: "u", Allocations: map[string]map[string]int64{rp: {"VCPU": 3}}},
+			}))
+		} else {
+			got, err := c.Provider(ctx, rp)
+			require.NoError(t, err, "after a restart; log:\n%s", d.log())
+			assert.Equal(t, "compute1", got.Name)
+			us, _, err := c.ProviderUsages(ctx, rp)
+			require.NoError(t, err)
+			assert.Equal(t, int64(3), us["VCPU"])
+			assert.NotContains(t, d.log(), "in memory")
+		}
+		require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+		require.Equal(t, 0, d.wait(t), d.log())
+	}
+}
+
+// TestTwoDaemonsShareOneDatabase: two placement processes on one SQLite
+// file; 64 claimers, half on each, race for the last 5 VCPUs: exactly 5
+// win, and both processes report the same usage.
+func TestTwoDaemonsShareOneDatabase(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "placement.db")
+	const rp = "4e8e5957-649f-477b-9e5b-f1f75b21c03c"
+	var clients []*client.Client
+	var daemons []*daemon
+	for i := 0; i < 2; i++ {
+		d := start(t, true, []string{"NOVAKIT_DB=" + db}, "-listen", "127.0.0.1:0", "-log-level", "warn")
+		c, err := client.New("http://"+d.addr, client.Options{Token: client.StaticToken("admin")})
+		require.NoError(t, err)
+		clients, daemons = append(clients, c), append(daemons, d)
+	}
+	ctx := t.Context()
+	_, err := clients[0].CreateProvider(ctx, placement.ProviderSpec{UUID: rp, Name: "compute1"})
+	require.NoError(t, err)
+	_, _, err = clients[0].SetInventories(ctx, rp, 0, map[string]placement.Inventory{"VCPU": placement.NewInventory(10)})
+	require.NoError(t, err)
+	require.NoError(t, clients[1].SetAllocations(ctx, map[string]placement.ConsumerAllocations{
+		"c0000000-0000-4000-8000-000000000001": {Project: "p", User: "u", Allocations: map[string]map[string]int64{rp: {"VCPU": 5}}},
+	}), "the second process writes against what the first created")
+	var wins, refused atomic.Int32
+	var wg sync.WaitGroup
+	startRace := make(chan struct{})
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-startRace
+			err := clients[i%2].SetAllocations(ctx, map[string]placement.ConsumerAllocations{
+				uuid.NewString(): {Project: "p", User: "u", Allocations: map[string]map[string]int64{rp: {"VCPU": 1}}},
+			})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, placement.ErrCapacityExceeded):
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	close(startRace)
+	wg.Wait()
+	assert.Equal(t, int32(5), wins.Load())
+	assert.Equal(t, int32(59), refused.Load())
+	for i, c := range clients {
+		// The other process's writes reach each Index through the change
+		// log; the database is the truth either way.
+		require.NoError(t, waitUsage(ctx, c, rp, 10), "process %d", i)
+	}
+	for _, d := range daemons {
+		require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+		assert.Equal(t, 0, d.wait(t), d.log())
+	}
+}
+
+// waitUsage polls until the provider's VCPU usage reads want (a process
+// follows the other's writes within its poll interval).
+func waitUsage(ctx context.Context, c *client.Client, rp string, want int64) error {
+	var last int64
+	for i := 0; i < 500; i++ {
+		us, _, err := c.ProviderUsages(ctx, rp)
+		if err != nil {
+			return err
+		}
+		if last = us["VCPU"]; last == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("VCPU usage %d, want %d", last, want)
 }

@@ -78,7 +78,14 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("placement API listening on "+ln.Addr().String(), slog.String("addr", ln.Addr().String()))
+	// The "listening on" line is the readiness signal scripts wait for: it
+	// is logged at the lowest level the logger lets through (Info, Warn or
+	// Error).
+	level := slog.LevelInfo
+	for level < slog.LevelError && !log.Enabled(ctx, level) {
+		level += 4
+	}
+	log.Log(ctx, level, "placement API listening on "+ln.Addr().String(), slog.String("addr", ln.Addr().String()))
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
