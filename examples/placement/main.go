@@ -90,4 +90,3 @@ func openBackend(ctx context.Context, db string, log *slog.Logger) (api.Backend,
 		}
 	}, nil
 }
-
