@@ -133,7 +133,7 @@ func BenchmarkSelectHot(b *testing.B) {
 			if err != nil || len(res.AllocationRequests) != v.limit {
 				b.Fatalf("%d candidates, %v", len(res.AllocationRequests), err)
 			}
-			s, err := New(Config{Placement: &fixedPlacement{res: res}, Hosts: c.src, Options: Options{Weighers: benchWeighers, RefreshInterval: time.Hour}})
+			s, err := New(Config{Placement: &fixedPlacement{res: res}, Hosts: c.src, Options: Options{Weighers: benchWeighers, RefreshInterval: time.Hour, Now: c.clock}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -180,7 +180,7 @@ func BenchmarkSelectDestinations(b *testing.B) {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
 			c := benchCloud(b, n, 1)
 			ctx := context.Background()
-			s, err := New(Config{Placement: c.ix, Hosts: c.src, Options: Options{Weighers: benchWeighers, RefreshInterval: time.Hour}})
+			s, err := New(Config{Placement: c.ix, Hosts: c.src, Options: Options{Weighers: benchWeighers, RefreshInterval: time.Hour, Now: c.clock}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -235,7 +235,7 @@ func BenchmarkSustained(b *testing.B) {
 	}
 	for _, v := range variants {
 		o := v.o
-		o.Weighers, o.RefreshInterval = benchWeighers, time.Hour
+		o.Weighers, o.RefreshInterval, o.Now = benchWeighers, time.Hour, c.clock
 		s, err := New(Config{Placement: c.ix, Hosts: c.src, Options: o})
 		if err != nil {
 			b.Fatal(err)

@@ -94,6 +94,10 @@ func newCloud(tb testing.TB) *cloud {
 	return &cloud{ix: placement.New(placement.Options{}), src: newMemSource(), now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 }
 
+// clock is the cloud's fixed "now" (services were seen then), so that a
+// slow setup never makes hosts look down.
+func (c *cloud) clock() time.Time { return c.now }
+
 func (c *cloud) addHost(tb testing.TB, i int, hs hostSpec) {
 	tb.Helper()
 	ctx := context.Background()

@@ -275,9 +275,10 @@ func (s *Scheduler) SelectDestinations(ctx context.Context, spec *compute.Reques
 	}
 	out := make([][]compute.Selection, len(instanceUUIDs))
 	chosen := make(map[*HostState]bool, len(instanceUUIDs))
+	pend := make([]pendingAlts, len(instanceUUIDs))
 	for i, uuid := range instanceUUIDs {
 		req.InstanceIndex = i
-		sel, h, u, err := s.placeOne(ctx, req, res, memo, sc, rng, uuid, i == 0, chosen)
+		sel, h, u, err := s.placeOne(ctx, req, res, memo, sc, rng, uuid, i == 0, len(instanceUUIDs), &pend[i])
 		if err != nil {
 			release()
 			if errors.Is(err, compute.ErrNoValidHost) && len(instanceUUIDs) > 1 {
@@ -289,11 +290,33 @@ func (s *Scheduler) SelectDestinations(ctx context.Context, spec *compute.Reques
 		chosen[h] = true
 		out[i] = sel
 	}
+	// Alternates, as Nova picks them once every instance has its host:
+	// the next best hosts of the same cell not chosen for any instance of
+	// the request.
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	for i := range out {
+		for _, alt := range pend[i].alts {
+			if len(out[i]) >= s.opts.MaxAttempts {
+				break
+			}
+			if chosen[alt.h] {
+				continue
+			}
+			out[i] = append(out[i], s.selection(alt.h, &res.AllocationRequests[alt.ar], req))
+		}
+	}
 	return out, nil
 }
 
+// pendingAlts holds an instance's alternate candidates until the whole
+// batch is placed.
+type pendingAlts struct {
+	alts []cand
+}
+
 // placeOne filters, weighs, claims and picks alternates for one instance.
-func (s *Scheduler) placeOne(ctx context.Context, req *Request, res *placement.CandidateResult, memo *candMemo, sc *scratch, rng *rand.Rand, uuid string, first bool, chosen map[*HostState]bool) ([]compute.Selection, *HostState, *usage, error) {
+func (s *Scheduler) placeOne(ctx context.Context, req *Request, res *placement.CandidateResult, memo *candMemo, sc *scratch, rng *rand.Rand, uuid string, first bool, nInstances int, pending *pendingAlts) ([]compute.Selection, *HostState, *usage, error) {
 	c := s.cache
 	c.mu.RLock()
 	if first {
@@ -386,15 +409,27 @@ func (s *Scheduler) placeOne(ctx context.Context, req *Request, res *placement.C
 		if req.Group != nil {
 			req.GroupHosts[cd.h.Host]++
 		}
-		sels := make([]compute.Selection, 0, s.opts.MaxAttempts)
-		sels = append(sels, s.selection(cd.h, ar, req))
-		for m := n + 1; m < len(sc.rank) && len(sels) < s.opts.MaxAttempts; m++ {
+		sels := make([]compute.Selection, 1, s.opts.MaxAttempts)
+		sels[0] = s.selection(cd.h, ar, req)
+		// Alternate candidates: enough, in weight order, to still have
+		// MaxAttempts-1 once the hosts chosen for the other instances of
+		// the batch are left out (done by the caller).
+		want := s.opts.MaxAttempts - 1 + nInstances
+		var alts []cand
+		for m := n + 1; len(alts) < want; m++ {
+			if m == len(sc.rank) {
+				if sorted || !fullRank(sc, m) {
+					break
+				}
+				sorted = true
+			}
 			alt := sc.cands[sc.passed[sc.rank[m]]]
-			if alt.h == cd.h || chosen[alt.h] || alt.h.CellUUID != cd.h.CellUUID {
+			if alt.h == cd.h || alt.h.CellUUID != cd.h.CellUUID {
 				continue
 			}
-			sels = append(sels, s.selection(alt.h, &res.AllocationRequests[alt.ar], req))
+			alts = append(alts, alt)
 		}
+		pending.alts = alts
 		return sels, cd.h, u, nil
 	}
 }

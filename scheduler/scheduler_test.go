@@ -431,3 +431,33 @@ func TestEmbedderFiltersAndWeighers(t *testing.T) {
 	_, err = New(Config{Placement: c.ix, Hosts: c.src, Registry: reg, Options: Options{Weighers: []string{"Nope"}}})
 	require.ErrorContains(t, err, "Nope")
 }
+
+// A large batch spreads over more hosts than the first ranking holds:
+// alternates still come, from the full weighed order, and, as in Nova,
+// never name a host chosen for another instance of the batch.
+func TestAlternatesBeyondTheFirstRanking(t *testing.T) {
+	c := newCloud(t)
+	for i := 0; i < 20; i++ {
+		c.addHost(t, i, defaultHost())
+	}
+	s := c.scheduler(t, Options{MaxAttempts: 4})
+	spec := tinySpec()
+	var uuids []string
+	for i := 0; i < 12; i++ {
+		uuids = append(uuids, instUUID(i))
+	}
+	spec.InstanceGroup = &compute.ServerGroup{UUID: "g", Policy: compute.PolicyAntiAffinity, Members: uuids}
+	sels, err := s.SelectDestinations(context.Background(), spec, uuids)
+	require.NoError(t, err)
+	chosen := map[string]bool{}
+	for _, sl := range sels {
+		chosen[sl[0].ServiceHost] = true
+	}
+	require.Len(t, chosen, 12)
+	for i, sl := range sels {
+		assert.Len(t, sl, 4, "instance %d", i)
+		for _, alt := range sl[1:] {
+			assert.False(t, chosen[alt.ServiceHost], "alternates avoid every host chosen in the batch (instance %d)", i)
+		}
+	}
+}
