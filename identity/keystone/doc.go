@@ -5,7 +5,8 @@
 // X-Subject-Token, and keeps validations in a bounded LRU cache for at
 // most CacheTTL and never past the token's expiry (so a token revoked in
 // Keystone may be accepted until its cache entry lapses, as with
-// keystonemiddleware).
+// keystonemiddleware). Tokens Keystone refused are cached as invalid the
+// same way.
 //
 // Errors are typed: an invalid token wraps identity.ErrUnauthorized (401
 // at the front end); Keystone unreachable or failing wraps

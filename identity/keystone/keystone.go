@@ -40,7 +40,9 @@ type Options struct {
 	CacheSize int
 	// CacheTTL is how long a validation is reused (default 5 min, as
 	// keystonemiddleware's token_cache_time), never past the token's
-	// expiry.
+	// expiry. Tokens Keystone refused are remembered as invalid for as
+	// long (they never become valid), sparing Keystone repeated bad
+	// tokens.
 	CacheTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -66,6 +68,9 @@ type cacheEntry struct {
 	key   [32]byte
 	creds identity.Credentials
 	until time.Time
+	// invalid: Keystone said the token is not valid (a negative entry,
+	// as keystonemiddleware caches invalid tokens).
+	invalid bool
 }
 
 var _ identity.Authenticator = (*Validator)(nil)
@@ -117,39 +122,47 @@ func (v *Validator) Authenticate(ctx context.Context, token string) (*identity.C
 		return nil, fmt.Errorf("keystone: empty token: %w", identity.ErrUnauthorized)
 	}
 	key := sha256.Sum256([]byte(token))
-	if c, ok := v.cached(key); ok {
+	if c, invalid, ok := v.cached(key); ok {
+		if invalid {
+			return nil, fmt.Errorf("keystone: token not valid (cached): %w", identity.ErrUnauthorized)
+		}
 		c.Token = token
 		return &c, nil
 	}
 	c, err := v.validate(ctx, token, true)
+	if errors.Is(err, identity.ErrUnauthorized) {
+		v.store(key, identity.Credentials{}, true)
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
-	v.store(key, *c)
+	v.store(key, *c, false)
 	c.Token = token
 	return c, nil
 }
 
-func (v *Validator) cached(key [32]byte) (identity.Credentials, bool) {
+// cached returns a live cache entry: the credentials, or invalid.
+func (v *Validator) cached(key [32]byte) (c identity.Credentials, invalid, ok bool) {
 	v.cacheMu.Lock()
 	defer v.cacheMu.Unlock()
 	el, ok := v.entries[key]
 	if !ok {
-		return identity.Credentials{}, false
+		return identity.Credentials{}, false, false
 	}
 	e := el.Value.(*cacheEntry)
 	if !v.opts.Now().Before(e.until) {
 		v.lru.Remove(el)
 		delete(v.entries, key)
-		return identity.Credentials{}, false
+		return identity.Credentials{}, false, false
 	}
 	v.lru.MoveToFront(el)
-	c := e.creds
+	c = e.creds
 	c.Roles = append([]string(nil), c.Roles...)
-	return c, true
+	return c, e.invalid, true
 }
 
-func (v *Validator) store(key [32]byte, c identity.Credentials) {
+func (v *Validator) store(key [32]byte, c identity.Credentials, invalid bool) {
 	until := v.opts.Now().Add(v.opts.CacheTTL)
 	if !c.ExpiresAt.IsZero() && c.ExpiresAt.Before(until) {
 		until = c.ExpiresAt
@@ -159,11 +172,11 @@ func (v *Validator) store(key [32]byte, c identity.Credentials) {
 	v.cacheMu.Lock()
 	defer v.cacheMu.Unlock()
 	if el, ok := v.entries[key]; ok {
-		el.Value = &cacheEntry{key: key, creds: c, until: until}
+		el.Value = &cacheEntry{key: key, creds: c, until: until, invalid: invalid}
 		v.lru.MoveToFront(el)
 		return
 	}
-	v.entries[key] = v.lru.PushFront(&cacheEntry{key: key, creds: c, until: until})
+	v.entries[key] = v.lru.PushFront(&cacheEntry{key: key, creds: c, until: until, invalid: invalid})
 	for v.lru.Len() > v.opts.CacheSize {
 		old := v.lru.Back()
 		v.lru.Remove(old)

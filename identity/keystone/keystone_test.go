@@ -104,8 +104,12 @@ func TestValidate(t *testing.T) {
 	assert.Equal(t, tok, c.Token)
 	assert.WithinDuration(t, time.Now().Add(time.Hour), c.ExpiresAt, 5*time.Minute)
 
-	_, err = v.Authenticate(t.Context(), "garbage")
-	require.ErrorIs(t, err, identity.ErrUnauthorized)
+	before := k.validations.Load()
+	for range 3 {
+		_, err = v.Authenticate(t.Context(), "garbage")
+		require.ErrorIs(t, err, identity.ErrUnauthorized)
+	}
+	assert.Equal(t, before+1, k.validations.Load(), "an invalid token is asked about once")
 	_, err = v.Authenticate(t.Context(), "")
 	require.ErrorIs(t, err, identity.ErrUnauthorized)
 
