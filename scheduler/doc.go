@@ -41,8 +41,10 @@
 //  5. consumes the host state at once (RAM, disk, vCPUs, instance count,
 //     NUMA cells, PCI devices, server-group membership), so the next
 //     instance of the batch and the next request see it;
-//  6. adds up to max_attempts-1 alternates from the same cell, each with
-//     its own unclaimed allocation request.
+//  6. once every instance has its host, gives each up to max_attempts-1
+//     alternates: the next best hosts of its weighed list in the same cell
+//     that were not chosen for any instance of the request, each with its
+//     own unclaimed allocation request.
 //
 // If an instance of a multi-create cannot be placed, the claims of the
 // instances placed before it are deleted, their consumption undone, and
@@ -92,7 +94,8 @@
 // # Differences from Nova
 //
 // The weighed order breaks ties by placement's (seeded) candidate order;
-// alternates come from each instance's own weighed list; MetricsWeigher
+// alternates come from each instance's own weighed list (Nova uses the last
+// instance's); MetricsWeigher
 // gives weight_of_unavailable to hosts missing a metric even with
 // [metrics]required (Nova raises; MetricsFilter keeps such hosts out);
 // hw:cpu_policy=mixed, PCI NUMA policies other than "required" (treated
