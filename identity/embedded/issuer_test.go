@@ -438,9 +438,11 @@ func TestConcurrentIssueValidateRevoke(t *testing.T) {
 				}
 			}
 			if i%2 == 0 {
-				if err := iss.Revoke(t.Context(), tok); err != nil {
-					errs <- err
-					return
+				for range 2 { // idempotent
+					if err := iss.Revoke(t.Context(), tok); err != nil {
+						errs <- err
+						return
+					}
 				}
 				if _, err := iss.Authenticate(t.Context(), tok); !errors.Is(err, identity.ErrUnauthorized) {
 					errs <- fmt.Errorf("revoked token still valid: %v", err)
