@@ -498,6 +498,12 @@ type resp struct {
 // none) and decodes the answer.
 func (e *env) do(method, path, token, v string, body any) resp {
 	e.t.Helper()
+	return e.doT(e.t, method, path, token, v, body)
+}
+
+// doT is do reporting to t (fuzz targets must not use the F).
+func (e *env) doT(t testing.TB, method, path, token, v string, body any) resp {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -505,11 +511,11 @@ func (e *env) do(method, path, token, v string, body any) resp {
 		rd = strings.NewReader(b)
 	default:
 		raw, err := json.Marshal(b)
-		require.NoError(e.t, err)
+		require.NoError(t, err)
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	require.NoError(e.t, err)
+	require.NoError(t, err)
 	if token != "" {
 		req.Header.Set("X-Auth-Token", token)
 	}
@@ -520,7 +526,7 @@ func (e *env) do(method, path, token, v string, body any) resp {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
+	require.NoError(t, err)
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	out := resp{Code: res.StatusCode, Header: res.Header, Raw: string(raw)}

@@ -45,7 +45,7 @@ func TestServerListFiltersSortPaging(t *testing.T) {
 		{"flavor=1&name=echo", "", []string{"echo"}},
 		{"image=" + imageID + "&name=alpha", "", []string{"alpha"}},
 		{"vm_state=stopped", "2.83", []string{"delta"}},
-		{"vm_state=stopped", "2.82", []string{"alpha", "bravo", "charlie", "delta", "echo"}}, // not a non-admin filter before 2.83: dropped
+		{"vm_state=stopped", "2.82", []string{"alpha", "bravo", "charlie", "delta", "echo"}},                          // not a non-admin filter before 2.83: dropped
 		{"host=host1&sort_key=display_name&sort_dir=asc", "", []string{"alpha", "bravo", "charlie", "delta", "echo"}}, // admin-only filter: dropped
 	}
 	for _, c := range cases {
