@@ -142,6 +142,14 @@ func TestOpenStackClient(t *testing.T) {
 	assert.Equal(t, "demo-disk-2", shown["name"])
 	assert.EqualValues(t, 2, shown["min_disk"])
 
+	// Sharing: demo shares its image with the admin project, which accepts.
+	adminProject := embedded.StableID("project", "admin")
+	out = osc("demo", "image", "add", "project", id, adminProject, "-f", "json")
+	assert.Contains(t, out, `"status": "pending"`)
+	osc("admin", "image", "set", "--accept", id)
+	out = osc("demo", "image", "member", "list", id, "-f", "value")
+	assert.Equal(t, id+" "+adminProject+" accepted\n", out)
+
 	osc("demo", "image", "delete", id)
 	out = osc("demo", "image", "list", "-f", "value", "-c", "Name")
 	assert.Equal(t, image.DefaultImageName+"\n", out)
