@@ -52,6 +52,7 @@ const (
 	DefaultPowerSyncInterval    = 600 * time.Second
 	DefaultResourceInterval     = 60 * time.Second
 	DefaultShutdownTimeout      = 60 * time.Second
+	DefaultShelvedPollInterval  = 3600 * time.Second
 )
 
 // Options configures an [Agent]. Host, Driver, Conductor, Placement and
@@ -92,9 +93,10 @@ type Options struct {
 	// guest is forced off (shutdown_timeout, 60 s).
 	ShutdownTimeout time.Duration
 	// ShelvedOffloadTime: 0 offloads a shelved instance at once (Nova's
-	// default), negative never. Positive values are treated like negative
-	// ones (the periodic offload is not implemented).
-	ShelvedOffloadTime time.Duration
+	// default), negative never, positive once it has been shelved that
+	// long (checked every ShelvedPollInterval, 3600 s).
+	ShelvedOffloadTime  time.Duration
+	ShelvedPollInterval time.Duration
 
 	// ReservedHostMemoryMB is kept from guests (512 by default; -1 for
 	// none); ReservedHostCPUs and ReservedHostDiskMB likewise (0).
@@ -138,6 +140,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.ShelvedPollInterval <= 0 {
+		o.ShelvedPollInterval = DefaultShelvedPollInterval
 	}
 	switch {
 	case o.ReservedHostMemoryMB == 0:
@@ -284,8 +289,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return a.stop()
+	return a.Wait()
 }
 
 // running is what Start starts and stop stops.
@@ -367,6 +371,13 @@ func (a *Agent) Start(ctx context.Context) error {
 			}()
 		}
 	}
+	if a.o.ShelvedOffloadTime > 0 {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			a.loop(ctx, a.o.ShelvedPollInterval, a.PollShelved)
+		}()
+	}
 	if a.o.PowerSyncInterval > 0 {
 		r.wg.Add(1)
 		go func() {
@@ -396,9 +407,16 @@ func (a *Agent) stop() error {
 	return err
 }
 
-// Wait stops the agent once the ctx given to Start has ended, waiting for
-// what runs; it is what Run does after Start.
-func (a *Agent) Wait(ctx context.Context) error {
+// Wait blocks until the ctx given to Start ends, then stops the agent
+// and waits for what runs; it is what Run does after Start. It returns
+// at once if the agent was never started.
+func (a *Agent) Wait() error {
+	a.mu.Lock()
+	ctx := a.runCtx
+	a.mu.Unlock()
+	if ctx == nil {
+		return nil
+	}
 	<-ctx.Done()
 	return a.stop()
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -556,6 +557,38 @@ func TestShelveKeptWhenOffloadDisabled(t *testing.T) {
 	assert.Equal(t, compute.PowerRunning, got.PowerState)
 }
 
+func TestPollShelvedOffloadsAfterOffloadTime(t *testing.T) {
+	e := newEnv(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	a := e.start("host1", func(o *agent.Options) {
+		o.ShelvedOffloadTime = time.Hour
+		o.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	})
+	inst := e.boot(a, agenttest.BootOptions{})
+	e.wait(inst.UUID, agenttest.Settled)
+	_, err := e.cloud.Act(e.ctx, inst.UUID, compute.ActionShelve, func(ctx context.Context, i *compute.Instance) error {
+		return e.cloud.Client.ShelveInstance(ctx, i, "")
+	})
+	require.NoError(t, err)
+	require.Equal(t, compute.VMShelved, e.wait(inst.UUID, agenttest.Settled).VMState)
+
+	a.PollShelved(e.ctx)
+	got, err := e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.VMShelved, got.VMState, "not yet: shelved for less than the offload time")
+
+	clock.Store(now.Add(time.Hour + time.Second).UnixNano())
+	a.PollShelved(e.ctx)
+	got, err = e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.VMShelvedOffloaded, got.VMState)
+	assert.Empty(t, got.Host)
+	assert.Zero(t, e.fake.Host("host1").GuestCount())
+	assert.Empty(t, e.allocations(inst.UUID))
+}
+
 func TestRebuildInPlace(t *testing.T) {
 	e := newEnv(t)
 	a := e.start("host1", nil)
@@ -950,5 +983,28 @@ func TestOptionsValidate(t *testing.T) {
 		require.Error(t, err, field)
 		assert.ErrorIs(t, err, compute.ErrInvalidInput)
 		assert.Contains(t, err.Error(), field)
+	}
+}
+
+func TestClientRefusesMessagesWithoutHost(t *testing.T) {
+	e := newEnv(t)
+	c := e.cloud.Client
+	noHost := &compute.Instance{UUID: "0b1c1e2a-0000-4000-8000-000000000001"}
+	calls := map[string]func() error{
+		"StopInstance":      func() error { return c.StopInstance(e.ctx, noHost, true) },
+		"StartInstance":     func() error { return c.StartInstance(e.ctx, noHost) },
+		"RebootInstance":    func() error { return c.RebootInstance(e.ctx, noHost, false) },
+		"TerminateInstance": func() error { return c.TerminateInstance(e.ctx, noHost) },
+		"SnapshotNoImage":   func() error { return c.SnapshotInstance(e.ctx, &compute.Instance{Host: "h"}, "") },
+		"ConfirmNoMigr":     func() error { return c.ConfirmResize(e.ctx, noHost, nil) },
+		"RevertNoMigr":      func() error { return c.RevertResize(e.ctx, noHost, nil) },
+		"BuildNoHost":       func() error { return c.BuildAndRunInstance(e.ctx, "", noHost, &compute.BuildRequest{}, compute.Selection{}, nil) },
+		"Console": func() error {
+			_, err := c.GetConsoleOutput(e.ctx, noHost, 0)
+			return err
+		},
+	}
+	for name, call := range calls {
+		assert.ErrorIs(t, call(), compute.ErrInvalidInput, name)
 	}
 }

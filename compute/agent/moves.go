@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"time"
@@ -34,6 +35,17 @@ func (a *Agent) migrationStatus(ctx context.Context, m *compute.Migration, expec
 	if _, err := a.o.Conductor.UpdateMigrationStatus(ctx, m.UUID, expected, status); err != nil {
 		a.log.Warn("agent: migration status", "migration", m.UUID, "status", status, "err", err)
 	}
+}
+
+// freshMigration re-reads the migration the caller sent (its copy may be
+// older than the record); a migration the conductor does not know is an
+// error.
+func (a *Agent) freshMigration(ctx context.Context, m *compute.Migration) (*compute.Migration, error) {
+	cur, err := a.o.Conductor.GetMigration(ctx, m.UUID)
+	if err != nil {
+		return nil, fmt.Errorf("migration %s: %w", m.UUID, err)
+	}
+	return cur, nil
 }
 
 var resizeTasks = []compute.TaskState{
@@ -257,6 +269,10 @@ func (a *Agent) confirmResize(ctx context.Context, args Args) error {
 	return a.do(ctx, op{method: MethodConfirmResize, inst: args.Instance, onFail: failError,
 		tasks: []compute.TaskState{compute.TaskNone, compute.TaskResizeConfirming},
 		fn: func(ctx context.Context, inst *compute.Instance) error {
+			m, err := a.freshMigration(ctx, m)
+			if err != nil {
+				return err
+			}
 			if inst.VMState != compute.VMResized {
 				return &compute.StateConflictError{InstanceUUID: inst.UUID, ExpectedVM: []compute.VMState{compute.VMResized}, ActualVM: inst.VMState, ActualTask: inst.TaskState}
 			}
@@ -272,8 +288,11 @@ func (a *Agent) confirmResize(ctx context.Context, args Args) error {
 				return err
 			}
 			a.migrationStatus(ctx, m, nil, compute.MigrationConfirmed)
+			// The guest lives on the destination: its recorded power
+			// state says whether the instance is back to active or
+			// stopped.
 			vm := compute.VMActive
-			if a.powerState(ctx, compute.GuestOf(inst)) != compute.PowerRunning && inst.SystemMetadata[sysOldVMState] == string(compute.VMStopped) {
+			if inst.PowerState == compute.PowerShutdown {
 				vm = compute.VMStopped
 			}
 			_, err = a.o.Conductor.UpdateInstance(ctx, inst.UUID, compute.InstanceUpdate{
@@ -295,6 +314,10 @@ func (a *Agent) revertResize(ctx context.Context, args Args) error {
 	task := taskOf(compute.ActionRevertResize)
 	return a.do(ctx, op{method: MethodRevertResize, inst: args.Instance, tasks: []compute.TaskState{task}, onFail: failError,
 		fn: func(ctx context.Context, inst *compute.Instance) error {
+			m, err := a.freshMigration(ctx, m)
+			if err != nil {
+				return err
+			}
 			if err := expect(inst, task); err != nil {
 				return err
 			}
@@ -318,6 +341,10 @@ func (a *Agent) finishRevertResize(ctx context.Context, args Args) error {
 	task := taskOf(compute.ActionRevertResize)
 	return a.do(ctx, op{method: MethodFinishRevert, inst: args.Instance, tasks: []compute.TaskState{task}, onFail: failError,
 		fn: func(ctx context.Context, inst *compute.Instance) error {
+			m, err := a.freshMigration(ctx, m)
+			if err != nil {
+				return err
+			}
 			if err := expect(inst, task); err != nil {
 				return err
 			}
@@ -497,6 +524,48 @@ func (a *Agent) shelveInstance(ctx context.Context, args Args) error {
 			}
 			return a.offload(ctx, inst, []compute.TaskState{next})
 		}})
+}
+
+// PollShelved offloads the shelved instances of this host that have been
+// shelved for ShelvedOffloadTime or longer (Nova's
+// _poll_shelved_instances); Run calls it every ShelvedPollInterval when
+// ShelvedOffloadTime is positive. Each offload runs under the instance's
+// lock with task state shelving_offloading.
+func (a *Agent) PollShelved(ctx context.Context) {
+	if a.o.ShelvedOffloadTime <= 0 {
+		return
+	}
+	insts, err := a.o.Conductor.ListInstances(ctx, compute.InstanceFilter{
+		Host: a.o.Host, VMStates: []compute.VMState{compute.VMShelved}, TaskStates: []compute.TaskState{compute.TaskNone},
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("agent: poll shelved: list instances", "err", err)
+		}
+		return
+	}
+	now := a.o.Now()
+	for _, in := range insts {
+		at, err := time.Parse(time.RFC3339, in.SystemMetadata[sysShelvedAt])
+		if err != nil || now.Sub(at) < a.o.ShelvedOffloadTime || in.TaskState != compute.TaskNone {
+			continue
+		}
+		task := taskOf(compute.ActionShelveOffload)
+		err = a.do(ctx, op{method: MethodShelveOffload, inst: in, requestID: "req-" + in.UUID, tasks: []compute.TaskState{task}, onFail: failRevert,
+			fn: func(ctx context.Context, inst *compute.Instance) error {
+				inst, err := a.o.Conductor.UpdateInstance(ctx, inst.UUID, compute.InstanceUpdate{
+					ExpectedVMStates: []compute.VMState{compute.VMShelved}, ExpectedTaskStates: []compute.TaskState{compute.TaskNone},
+					TaskState: &task,
+				})
+				if err != nil {
+					return err
+				}
+				return a.offload(ctx, inst, []compute.TaskState{task})
+			}})
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("agent: poll shelved: offload", "instance", in.UUID, "err", err)
+		}
+	}
 }
 
 // shelveOffloadInstance is Nova's shelve_offload_instance.

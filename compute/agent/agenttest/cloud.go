@@ -128,7 +128,7 @@ func (c *Cloud) StartAgent(ctx context.Context, o agent.Options) (*Running, erro
 		return nil, err
 	}
 	r := &Running{Agent: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- a.Wait(rctx) }()
+	go func() { r.done <- a.Wait() }()
 	c.mu.Lock()
 	c.agents[o.Host+"/"+uuid.NewString()] = r
 	c.mu.Unlock()
