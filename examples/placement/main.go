@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/novakit/novakit/identity"
+	"github.com/novakit/novakit/identity/keystone"
 	"github.com/novakit/novakit/placement"
 	"github.com/novakit/novakit/placement/api"
 	"github.com/novakit/novakit/store/placementstore"
@@ -57,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer closeBackend()
-	opts, err := cfg.ServeOptions(backend, nil, log)
+	opts, err := cfg.ServeOptions(backend, openKeystone, log)
 	if err != nil {
 		return err
 	}
@@ -70,6 +72,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}
 	return api.Serve(ctx, opts)
+}
+
+// openKeystone validates tokens against the Keystone at -auth with the
+// service user's credentials.
+func openKeystone(c api.DaemonConfig) (identity.Authenticator, error) {
+	return keystone.New(keystone.Options{AuthURL: c.Auth, Username: c.KeystoneUser,
+		Password: c.KeystonePassword, ProjectName: c.KeystoneProject})
 }
 
 // openBackend returns the engine -db names and how to close it: the SQL

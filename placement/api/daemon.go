@@ -35,6 +35,12 @@ type DaemonConfig struct {
 	LogLevel string
 	// DrainTimeout bounds the graceful stop on SIGTERM.
 	DrainTimeout time.Duration
+	// KeystoneUser, KeystonePassword and KeystoneProject are the service
+	// credentials a Keystone validator logs in with (users and projects of
+	// the Default domain), as keystonemiddleware's [keystone_authtoken].
+	// Give the password through NOVAKIT_KEYSTONE_PASSWORD or the config
+	// file rather than on the command line.
+	KeystoneUser, KeystonePassword, KeystoneProject string
 }
 
 type daemonFlag struct {
@@ -50,6 +56,9 @@ func (c *DaemonConfig) flags() []daemonFlag {
 		{"policy-file", "oslo.policy YAML/JSON file overriding rules", "", &c.PolicyFile},
 		{"policy-defaults", "default policy rules: legacy (admin only) or secure-rbac", "legacy", &c.PolicyDefaults},
 		{"log-level", "debug, info, warn or error", "info", &c.LogLevel},
+		{"keystone-user", "service user validating tokens with -auth KEYSTONE_URL", "placement", &c.KeystoneUser},
+		{"keystone-password", "its password (prefer the environment or -config)", "", &c.KeystonePassword},
+		{"keystone-project", "its project", "service", &c.KeystoneProject},
 	}
 }
 
@@ -178,8 +187,9 @@ func (c DaemonConfig) Logger(w io.Writer) *slog.Logger {
 }
 
 // KeystoneOpener returns an Authenticator validating tokens against the
-// Keystone at url (identity/keystone provides one).
-type KeystoneOpener func(url string) (identity.Authenticator, error)
+// Keystone at c.Auth with c's service credentials (identity/keystone
+// provides one).
+type KeystoneOpener func(c DaemonConfig) (identity.Authenticator, error)
 
 // ServeOptions turns c into the options of Serve over backend b: the
 // authenticator (NoAuth, or keystone(c.Auth) — nil keystone refuses a
@@ -193,7 +203,7 @@ func (c DaemonConfig) ServeOptions(b Backend, keystone KeystoneOpener, log *slog
 		if keystone == nil {
 			return o, fmt.Errorf("-auth %s: this daemon was built without a Keystone validator; use -auth noauth", c.Auth)
 		}
-		a, err := keystone(c.Auth)
+		a, err := keystone(c)
 		if err != nil {
 			return o, fmt.Errorf("-auth %s: %s", c.Auth, oneLine(err))
 		}

@@ -26,7 +26,8 @@ func TestParseDaemonConfigPrecedence(t *testing.T) {
 
 	c, err := api.ParseDaemonConfig("placement", nil, getenv, io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, api.DaemonConfig{Listen: "127.0.0.1:8778", Auth: "noauth", PolicyDefaults: "legacy", LogLevel: "info", DrainTimeout: api.DefaultDrainTimeout}, c)
+	assert.Equal(t, api.DaemonConfig{Listen: "127.0.0.1:8778", Auth: "noauth", PolicyDefaults: "legacy", LogLevel: "info", DrainTimeout: api.DefaultDrainTimeout,
+		KeystoneUser: "placement", KeystoneProject: "service"}, c)
 
 	env["NOVAKIT_CONFIG"] = cfg
 	c, err = api.ParseDaemonConfig("placement", nil, getenv, io.Discard)
@@ -92,7 +93,7 @@ func TestDaemonServeOptions(t *testing.T) {
 	_, err = c.ServeOptions(idx, nil, nil)
 	assert.ErrorContains(t, err, "without a Keystone validator")
 	var got string
-	o, err = c.ServeOptions(idx, func(url string) (identity.Authenticator, error) { got = url; return api.NoAuth(), nil }, nil)
+	o, err = c.ServeOptions(idx, func(c api.DaemonConfig) (identity.Authenticator, error) { got = c.Auth; return api.NoAuth(), nil }, nil)
 	require.NoError(t, err)
 	assert.Equal(t, c.Auth, got)
 
