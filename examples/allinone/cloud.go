@@ -224,7 +224,8 @@ func start(ctx context.Context, cfg config) (_ *cloud, err error) {
 	c.closers = append(c.closers, ssrv.Stop)
 
 	agents := agent.NewClient(c.qc)
-	c.cond = conductor.New(c.st, c.sched, c.pl, agents, conductor.Config{Host: "allinone", Logger: c.log})
+	// One process: whatever a previous run left in flight is abandoned (StuckAfter < 0).
+	c.cond = conductor.New(c.st, c.sched, c.pl, agents, conductor.Config{Host: "allinone", Logger: c.log, StuckAfter: -1})
 	if _, err := c.cond.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("conductor: recover: %w", err)
 	}
