@@ -33,6 +33,14 @@ func parseAllocationRequest(sel compute.Selection) (map[string]map[string]int64,
 	}
 	out := make(map[string]map[string]int64, len(ar.Allocations))
 	for rp, a := range ar.Allocations {
+		if rp == "" || len(a.Resources) == 0 {
+			return nil, compute.InvalidInput("allocation_request", "selection %s/%s: provider %q allocates nothing", sel.ServiceHost, sel.Nodename, rp)
+		}
+		for rc, n := range a.Resources {
+			if rc == "" || n < 1 {
+				return nil, compute.InvalidInput("allocation_request", "selection %s/%s: provider %s: %q: %d is not a resource amount", sel.ServiceHost, sel.Nodename, rp, rc, n)
+			}
+		}
 		out[rp] = a.Resources
 	}
 	return out, nil

@@ -24,19 +24,13 @@ import (
 	"github.com/novakit/novakit/store"
 )
 
-// agentConductorAdapter gives the agents conductor.Client as their
-// agent.Conductor. Until compute/agent declares RescheduleRequest as an
-// alias of compute.RescheduleRequest, the two named types differ and
-// RescheduleInstance converts between them (same fields).
-type agentConductorAdapter struct{ *conductor.Client }
-
-func (a agentConductorAdapter) RescheduleInstance(ctx context.Context, r *agent.RescheduleRequest) error {
-	c := compute.RescheduleRequest(*r)
-	return a.Client.RescheduleInstance(ctx, &c)
-}
-
-var _ agent.Conductor = agentConductorAdapter{}
-var _ conductor.Agent = (*agent.Client)(nil)
+// The conductor is the agents' agent.Conductor, over the queue and
+// in-process, and agent.Client is the conductor's Agent.
+var (
+	_ agent.Conductor = (*conductor.Client)(nil)
+	_ agent.Conductor = (*conductor.Service)(nil)
+	_ conductor.Agent = (*agent.Client)(nil)
+)
 
 // cloud is the whole control plane over mem://: the conductor served on
 // its topic, the real scheduler, placement.Index, and real compute agents
@@ -82,7 +76,7 @@ func newCloud(t *testing.T, hosts int) *cloud {
 	t.Cleanup(func() { c.fake.Close() })
 	images := agenttest.NewImages()
 	for _, h := range c.fake.Hosts() {
-		a, err := agent.New(agent.Options{Host: h.Name(), Driver: h, Conductor: agentConductorAdapter{c.cc},
+		a, err := agent.New(agent.Options{Host: h.Name(), Driver: h, Conductor: c.cc,
 			Placement: pl, Images: images, Transport: tr, Errors: codes, Logger: log,
 			ReportInterval: time.Hour, ResourceInterval: time.Hour, PowerSyncInterval: -1, ShutdownTimeout: 5 * time.Second})
 		require.NoError(t, err)
@@ -90,7 +84,13 @@ func newCloud(t *testing.T, hosts int) *cloud {
 		require.NoError(t, a.Start(actx))
 		t.Cleanup(func() {
 			cancel()
-			_ = a.Wait(actx)
+			// Wait's signature is changing in compute/agent; take either.
+			switch w := any(a).(type) {
+			case interface{ Wait() error }:
+				_ = w.Wait()
+			case interface{ Wait(context.Context) error }:
+				_ = w.Wait(actx)
+			}
 		})
 	}
 	return c
