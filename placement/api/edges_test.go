@@ -290,3 +290,57 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(b)
 }
+
+// blockingBackend holds Candidates calls until release is closed.
+type blockingBackend struct {
+	*placement.Index
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockingBackend) Candidates(ctx context.Context, req *placement.CandidateRequest) (*placement.CandidateResult, error) {
+	close(b.entered)
+	<-b.release
+	return b.Index.Candidates(ctx, req)
+}
+
+// TestServeDrainsInFlightRequests: when Serve's context ends during a
+// request, the request still completes with 200 and Serve returns only
+// after it.
+func TestServeDrainsInFlightRequests(t *testing.T) {
+	be := blockingBackend{Index: placement.New(placement.Options{}), entered: make(chan struct{}), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan net.Addr, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- api.Serve(ctx, api.ServeOptions{Listen: "127.0.0.1:0", Backend: be, API: api.Options{Authenticator: api.NoAuth()},
+			Logger: slog.New(slog.DiscardHandler), Ready: func(a net.Addr) { ready <- a }})
+	}()
+	addr := (<-ready).String()
+	status := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/allocation_candidates?resources=VCPU:1", nil)
+		req.Header.Set("X-Auth-Token", "admin")
+		req.Header.Set("OpenStack-API-Version", "placement 1.39")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			status <- 0
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	<-be.entered
+	cancel() // SIGTERM
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned (%v) with a request in flight", err)
+	case st := <-status:
+		t.Fatalf("request answered (%d) before it was released", st)
+	default:
+	}
+	close(be.release)
+	assert.Equal(t, 200, <-status)
+	require.NoError(t, <-served)
+}
