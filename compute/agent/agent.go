@@ -316,9 +316,24 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("agent: queue client: %w", err)
 	}
 	a.qc, a.client = qc, NewClient(qc)
-	if err := a.registerService(ctx); err != nil {
-		qc.Close()
-		return err
+	// Like Nova's "Waiting for conductor", keep trying while the
+	// conductor cannot be reached; a refused registration is final.
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
+		err := a.registerService(ctx)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, compute.ErrInvalidInput) || ctx.Err() != nil {
+			qc.Close()
+			return err
+		}
+		a.log.Warn("agent: waiting for the conductor", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			qc.Close()
+			return err
+		case <-time.After(delay):
+		}
 	}
 	if err := a.updateResources(ctx); err != nil {
 		qc.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -998,7 +999,9 @@ func TestClientRefusesMessagesWithoutHost(t *testing.T) {
 		"SnapshotNoImage":   func() error { return c.SnapshotInstance(e.ctx, &compute.Instance{Host: "h"}, "") },
 		"ConfirmNoMigr":     func() error { return c.ConfirmResize(e.ctx, noHost, nil) },
 		"RevertNoMigr":      func() error { return c.RevertResize(e.ctx, noHost, nil) },
-		"BuildNoHost":       func() error { return c.BuildAndRunInstance(e.ctx, "", noHost, &compute.BuildRequest{}, compute.Selection{}, nil) },
+		"BuildNoHost": func() error {
+			return c.BuildAndRunInstance(e.ctx, "", noHost, &compute.BuildRequest{}, compute.Selection{}, nil)
+		},
 		"Console": func() error {
 			_, err := c.GetConsoleOutput(e.ctx, noHost, 0)
 			return err
@@ -1007,4 +1010,27 @@ func TestClientRefusesMessagesWithoutHost(t *testing.T) {
 	for name, call := range calls {
 		assert.ErrorIs(t, call(), compute.ErrInvalidInput, name)
 	}
+}
+
+// flakyConductor fails service registration a few times, as a conductor
+// that is not up yet does.
+type flakyConductor struct {
+	agent.Conductor
+	fails atomic.Int32
+}
+
+func (f *flakyConductor) GetService(ctx context.Context, host, binary string) (*compute.Service, error) {
+	if f.fails.Add(-1) >= 0 {
+		return nil, fmt.Errorf("conductor: %w", compute.ErrUnavailable)
+	}
+	return f.Conductor.GetService(ctx, host, binary)
+}
+
+func TestStartWaitsForTheConductor(t *testing.T) {
+	e := newEnv(t)
+	fc := &flakyConductor{Conductor: e.cloud.Conductor}
+	fc.fails.Store(2)
+	a := e.start("host1", func(o *agent.Options) { o.Conductor = fc })
+	assert.NotNil(t, a.Service())
+	assert.Equal(t, int32(-1), fc.fails.Load(), "two refusals, then success")
 }
