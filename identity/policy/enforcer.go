@@ -233,7 +233,7 @@ func (e *Enforcer) Authorize(creds *identity.Credentials, rule string, target Ta
 			return &Error{Rule: rule, Scope: s}
 		}
 	}
-	ev := &evaluation{e: e, creds: credsMap(creds), target: target}
+	ev := &evaluation{e: e, creds: creds, target: target}
 	if !ev.rule(rule) {
 		return &Error{Rule: rule}
 	}
@@ -257,39 +257,44 @@ func scopeOf(c *identity.Credentials) string {
 	return "unscoped"
 }
 
-// credsMap renders credentials as oslo.context's to_policy_values does.
-func credsMap(c *identity.Credentials) map[string]any {
-	roles := make([]string, len(c.Roles))
-	for i, r := range c.Roles {
-		roles[i] = strings.ToLower(r)
+// credField returns a credential attribute as oslo.context's
+// to_policy_values presents it; ok is false for unknown names.
+func credField(c *identity.Credentials, name string) (any, bool) {
+	switch name {
+	case "user_id", "user":
+		return c.UserID, true
+	case "user_name":
+		return c.UserName, true
+	case "user_domain_id":
+		return c.UserDomainID, true
+	case "project_id", "tenant":
+		return c.ProjectID, true
+	case "project_name":
+		return c.ProjectName, true
+	case "project_domain_id":
+		return c.ProjectDomainID, true
+	case "domain_id":
+		return c.DomainID, true
+	case "roles":
+		return c.Roles, true
+	case "is_admin":
+		return c.IsAdmin(), true
+	case "is_admin_project":
+		return true, true
+	case "system_scope":
+		if c.SystemScope == "" {
+			return nil, true
+		}
+		return c.SystemScope, true
 	}
-	m := map[string]any{
-		"user_id":           c.UserID,
-		"user":              c.UserID,
-		"user_name":         c.UserName,
-		"user_domain_id":    c.UserDomainID,
-		"project_id":        c.ProjectID,
-		"tenant":            c.ProjectID,
-		"project_name":      c.ProjectName,
-		"project_domain_id": c.ProjectDomainID,
-		"domain_id":         c.DomainID,
-		"roles":             roles,
-		"is_admin":          c.IsAdmin(),
-		"is_admin_project":  true,
-	}
-	if c.SystemScope != "" {
-		m["system_scope"] = c.SystemScope
-	} else {
-		m["system_scope"] = nil
-	}
-	return m
+	return nil, false
 }
 
 const maxRuleDepth = 32
 
 type evaluation struct {
 	e      *Enforcer
-	creds  map[string]any
+	creds  *identity.Credentials
 	target Target
 	depth  int
 }
@@ -339,8 +344,7 @@ func (c roleCheck) eval(ev *evaluation) bool {
 	if !ok {
 		return false
 	}
-	roles, _ := ev.creds["roles"].([]string)
-	return slices.Contains(roles, strings.ToLower(m))
+	return ev.creds.HasRole(m)
 }
 
 func (c genericCheck) eval(ev *evaluation) bool {
@@ -351,34 +355,15 @@ func (c genericCheck) eval(ev *evaluation) bool {
 	if c.literal {
 		return c.value == m
 	}
-	v, ok := ev.creds[c.kind]
+	v, ok := credField(ev.creds, c.kind)
 	if !ok {
-		v, ok = lookupDotted(ev.creds, c.kind)
-		if !ok {
-			return false
-		}
+		return false
 	}
 	if list, isList := v.([]string); isList {
-		return slices.Contains(list, m)
+		// roles: compared as oslo.policy does, lower case.
+		return slices.ContainsFunc(list, func(r string) bool { return strings.EqualFold(r, m) })
 	}
 	return pyString(v) == m
-}
-
-func lookupDotted(m map[string]any, key string) (any, bool) {
-	if !strings.Contains(key, ".") {
-		return nil, false
-	}
-	var cur any = m
-	for part := range strings.SplitSeq(key, ".") {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = mm[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }
 
 // SampleYAML renders the registered defaults as an oslo.policy sample
