@@ -40,8 +40,8 @@ func backends() []backendCase {
 	}
 }
 
-func newRemote(t testing.TB, idx *placement.Index) *client.Client {
-	srv := httptest.NewServer(api.New(idx, api.Options{Authenticator: api.NoAuth()}))
+func newRemote(t testing.TB, be api.Backend) *client.Client {
+	srv := httptest.NewServer(api.New(be, api.Options{Authenticator: api.NoAuth()}))
 	t.Cleanup(srv.Close)
 	c, err := client.New(srv.URL, client.Options{Token: client.StaticToken("admin")})
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/novakit/novakit/placement"
 	"github.com/novakit/novakit/placement/api"
+	"github.com/novakit/novakit/store/placementstore"
 )
 
 // flat fills b with n compute nodes (VCPU, MEMORY_MB, DISK_GB) and returns
@@ -47,22 +49,34 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 // BenchmarkClaim measures one claim (SetAllocations of a new consumer, 1
 // VCPU, on one of 100 providers): in-process on the Index, and through the
 // client over loopback HTTP to placement/api on the same Index (sequential,
-// and from parallel goroutines sharing the client's connections).
+// and from parallel goroutines sharing the client's connections), and with
+// store/placementstore on a SQLite file behind the API (every claim a
+// database transaction).
 func BenchmarkClaim(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
+		sqlite   bool
 		remote   bool
 		parallel bool
 	}{
-		{"index", false, false},
-		{"client-loopback", true, false},
-		{"client-loopback-parallel", true, true},
+		{"index", false, false, false},
+		{"client-loopback", false, true, false},
+		{"client-loopback-parallel", false, true, true},
+		{"placementstore-sqlite-parallel", true, false, true},
+		{"client-loopback-placementstore-sqlite-parallel", true, true, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			idx := placement.New(placement.Options{})
-			var be api.Backend = idx
+			var be api.Backend = placement.New(placement.Options{})
+			if bc.sqlite {
+				s, err := placementstore.Open(b.Context(), "sqlite://"+filepath.Join(b.TempDir(), "placement.db"), &placementstore.Options{PollInterval: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = s.Close() })
+				be = s
+			}
 			if bc.remote {
-				be = newRemote(b, idx)
+				be = newRemote(b, be)
 			}
 			rps := flat(b, be, 100)
 			ctx := b.Context()
