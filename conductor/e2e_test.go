@@ -43,6 +43,7 @@ type cloud struct {
 	fake   *fake.Cloud
 	cc     *conductor.Client
 	agents *agent.Client
+	images *agenttest.Images
 }
 
 func newCloud(t *testing.T, hosts int) *cloud {
@@ -75,6 +76,7 @@ func newCloud(t *testing.T, hosts int) *cloud {
 	require.NoError(t, err)
 	t.Cleanup(func() { c.fake.Close() })
 	images := agenttest.NewImages()
+	c.images = images
 	for _, h := range c.fake.Hosts() {
 		a, err := agent.New(agent.Options{Host: h.Name(), Driver: h, Conductor: c.cc,
 			Placement: pl, Images: images, Transport: tr, Errors: codes, Logger: log,
@@ -242,6 +244,60 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// setTask does the API's part of an action: the task state and the
+// action record.
+func (c *cloud) setTask(id string, task compute.TaskState, requestID string, action compute.Action) *compute.Instance {
+	c.t.Helper()
+	in, err := c.st.Instances().Update(c.ctx, id, compute.InstanceUpdate{
+		ExpectedTaskStates: []compute.TaskState{compute.TaskNone}, TaskState: &task})
+	require.NoError(c.t, err)
+	_, err = c.st.InstanceActions().Start(c.ctx, &compute.InstanceAction{Action: action.RecordName(), InstanceUUID: id,
+		RequestID: requestID, UserID: in.UserID, ProjectID: in.ProjectID})
+	require.NoError(c.t, err)
+	return in
+}
+
+// TestEndToEndEvacuateAndUnshelve evacuates an instance from a host
+// whose service is forced down, then shelves (offloading at once) and
+// unshelves it, with the real agents and scheduler.
+func TestEndToEndEvacuateAndUnshelve(t *testing.T) {
+	c := newCloud(t, 3)
+	f := compute.Flavor{FlavorID: "e1", Name: "e2e.small", VCPUs: 1, MemoryMB: 256, RootGB: 1}
+	id := c.boot(1, f).InstanceUUIDs[0]
+	in := c.wait(id, "ACTIVE", active)
+	src := in.Host
+
+	svc, err := c.st.Services().GetByHostBinary(c.ctx, src, "nova-compute")
+	require.NoError(t, err)
+	_, err = c.st.Services().Update(c.ctx, svc.UUID, store.ServiceUpdate{ForcedDown: compute.Ptr(true)})
+	require.NoError(t, err)
+	in = c.setTask(id, compute.TaskRebuilding, "req-evac", compute.ActionEvacuate)
+	require.NoError(t, c.cc.RebuildInstance(c.ctx, in, compute.RebuildRequest{RequestID: "req-evac", ImageRef: in.ImageRef, Evacuate: true}))
+	in = c.wait(id, "ACTIVE elsewhere", func(in *compute.Instance) bool { return active(in) && in.Host != src })
+	dest := in.Host
+	assert.Contains(t, keys(c.allocs(id)), c.rpOf(dest))
+	m, err := c.st.Migrations().Get(c.ctx, conductor.MigrationUUID(id, "req-evac"))
+	require.NoError(t, err)
+	assert.Equal(t, compute.MigrationTypeEvacuate, m.MigrationType)
+	assert.Equal(t, dest, m.DestCompute)
+
+	img, err := c.images.CreateImage(c.ctx, compute.ImageMeta{Name: "shelved", DiskFormat: "raw", ContainerFormat: "bare"}, "p1")
+	require.NoError(t, err)
+	in = c.setTask(id, compute.TaskShelving, "req-shelve", compute.ActionShelve)
+	require.NoError(t, c.agents.ShelveInstance(c.ctx, in, img.ID))
+	in = c.wait(id, "SHELVED_OFFLOADED", func(in *compute.Instance) bool {
+		return in.VMState == compute.VMShelvedOffloaded && in.TaskState == compute.TaskNone
+	})
+	assert.Empty(t, in.Host)
+
+	in = c.setTask(id, compute.TaskUnshelving, "req-unshelve", compute.ActionUnshelve)
+	require.NoError(t, c.cc.UnshelveInstance(c.ctx, in, compute.UnshelveRequest{RequestID: "req-unshelve"}))
+	in = c.wait(id, "ACTIVE", active)
+	require.NotEmpty(t, in.Host)
+	assert.NotEqual(t, src, in.Host, "the forced-down host is not scheduled")
+	assert.Equal(t, []string{c.rpOf(in.Host)}, keys(c.allocs(id)))
 }
 
 func (c *cloud) faultsOf(id string) []string {
