@@ -49,6 +49,13 @@ type MinValZero interface {
 	MinValZero() bool
 }
 
+// UniformMultiplier is an optional interface of a Weigher: when it
+// reports ok, every host of the request has multiplier m (no aggregate
+// overrides it), which spares a call per host.
+type UniformMultiplier interface {
+	UniformMultiplier(r *Request) (m float64, ok bool)
+}
+
 // WeigherApplier is an optional interface of a Weigher: when Applies is
 // false every host would get the same weight, so the weigher is skipped.
 type WeigherApplier interface {
@@ -151,6 +158,7 @@ type namedWeigher struct {
 	w       Weigher
 	minZero bool
 	app     WeigherApplier
+	uni     UniformMultiplier
 }
 
 func (r *Registry) build(opts *Options) ([]namedFilter, []namedWeigher, error) {
@@ -192,6 +200,7 @@ func (r *Registry) build(opts *Options) ([]namedFilter, []namedWeigher, error) {
 			nw.minZero = m.MinValZero()
 		}
 		nw.app, _ = w.(WeigherApplier)
+		nw.uni, _ = w.(UniformMultiplier)
 		ws = append(ws, nw)
 	}
 	return fs, ws, nil

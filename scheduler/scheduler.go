@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/novakit/novakit/compute"
 	"github.com/novakit/novakit/placement"
@@ -171,6 +172,13 @@ type scratch struct {
 	seen   []uint32
 	arOf   []int32 // allocation request per host idx, valid where seen == gen
 	idxs   []int32 // host idx per allocation request
+	// ptrMemo maps the string data of provider uuids placement returned
+	// before to host indexes (for layout memoLayout), so that a later
+	// request skips parsing and hashing them. Placement hands out the same
+	// strings for the same providers; the keys keep that memory alive, so
+	// a pointer can never come to mean another string.
+	ptrMemo    map[unsafe.Pointer]int32
+	memoLayout uint64
 	gen    uint32
 	rootOf map[string]string
 	reject []int
@@ -507,11 +515,28 @@ func (s *Scheduler) mapCandidates(res *placement.CandidateResult, memo *candMemo
 // known node, else the root of the first provider's tree.
 func (s *Scheduler) lookupCandidates(res *placement.CandidateResult, sc *scratch, out []int32) []int32 {
 	c := s.cache
+	if sc.ptrMemo == nil || sc.memoLayout != c.layout || len(sc.ptrMemo) > 4*len(c.hosts)+1024 {
+		if sc.ptrMemo == nil {
+			sc.ptrMemo = make(map[unsafe.Pointer]int32, len(c.hosts))
+		}
+		clear(sc.ptrMemo)
+		sc.memoLayout = c.layout
+	}
 	for i := range res.AllocationRequests {
 		ar := &res.AllocationRequests[i]
 		idx := int32(-1)
 		for _, pr := range ar.Allocations {
-			if idx = c.lookup(pr.ProviderUUID); idx >= 0 {
+			u := pr.ProviderUUID
+			if len(u) == 0 {
+				continue
+			}
+			p := unsafe.Pointer(unsafe.StringData(u))
+			var ok bool
+			if idx, ok = sc.ptrMemo[p]; !ok {
+				idx = c.lookup(u)
+				sc.ptrMemo[p] = idx
+			}
+			if idx >= 0 {
 				break
 			}
 		}
@@ -608,6 +633,15 @@ func (s *Scheduler) weigh(req *Request, sc *scratch) {
 			continue
 		}
 		span := hi - lo
+		if nw.uni != nil {
+			if m, ok := nw.uni.UniformMultiplier(req); ok {
+				f := m / span
+				for j := range sc.passed {
+					sc.w[j] += f * (sc.raw[j] - lo)
+				}
+				continue
+			}
+		}
 		for j, ci := range sc.passed {
 			sc.w[j] += nw.w.Multiplier(sc.cands[ci].h) * (sc.raw[j] - lo) / span
 		}

@@ -75,6 +75,18 @@ func (w *funcWeigher) Multiplier(h *HostState) float64 {
 
 func (w *funcWeigher) MinValZero() bool { return w.minZero }
 
+// UniformMultiplier is the configured multiplier unless some aggregate
+// overrides it.
+func (w *funcWeigher) UniformMultiplier(r *Request) (float64, bool) {
+	if r.multKeys[w.key] {
+		return 0, false
+	}
+	if w.negate {
+		return -w.mult, true
+	}
+	return w.mult, true
+}
+
 // Applies skips the weigher when its multiplier is zero everywhere, or when
 // the request gives it nothing to weigh.
 func (w *funcWeigher) Applies(r *Request) bool {
