@@ -93,10 +93,11 @@ type Options struct {
 	// matching identity.ErrUnauthorized is 401; any other (the identity
 	// service is unreachable) is 503.
 	Authenticator identity.Authenticator
-	// Policy decides who may call what (an identity/policy Enforcer; build
-	// one with NewEnforcer to choose the default set, override rules with
-	// oslo.policy check strings or load a policy.yaml). Nil: Placement's
-	// defaults of PolicyDefaults with Policy overrides.
+	// Enforcer decides who may call what (an identity/policy Enforcer;
+	// build it with NewEnforcer, which registers Placement's rules, then
+	// override rules or load a policy.yaml; a rule it does not know makes
+	// the request fail with 500). Nil: Placement's defaults of
+	// PolicyDefaults with Policy overrides.
 	Enforcer *policy.Enforcer
 	// PolicyDefaults selects Placement's default rule set when Enforcer is
 	// nil (zero: PolicyLegacy, everything admin-only).
