@@ -13,8 +13,10 @@ import (
 // follower tracks which change log entries this Service has handled. Ids
 // are handed out by the database's sequence when a write inserts its
 // entry, a little before it commits, so entries can become visible out of
-// order: an id below the highest one seen that is not visible yet is a
-// hole, awaited for HoleTimeout (then taken as rolled back).
+// order: an id below the highest one handled that is not visible yet is a
+// hole, asked for again at every poll for HoleTimeout (then taken as
+// rolled back). Writes insert their entry after taking their locks and
+// commit within milliseconds, far below HoleTimeout.
 type follower struct {
 	mu          sync.Mutex
 	next        int64 // every id below next is handled
@@ -47,34 +49,50 @@ func (f *follower) own(id int64) {
 	}
 }
 
-// advance moves next over handled ids and expired holes.
-func (f *follower) advance(now time.Time) {
-	maxSeen := f.next - 1
+// maxSeen is the highest id handled (next-1 when none above it is).
+func (f *follower) maxSeen() int64 {
+	m := f.next - 1
 	for id := range f.seen {
-		maxSeen = max(maxSeen, id)
+		m = max(m, id)
 	}
-	for f.next <= maxSeen {
-		if f.seen[f.next] {
-			delete(f.seen, f.next)
-			f.next++
-			continue
+	return m
+}
+
+// advance registers the ids below the highest handled one that are not
+// visible yet as holes, forgets holes older than holeTimeout (rolled-back
+// writes), and moves next over what is settled.
+func (f *follower) advance(now time.Time) {
+	top := f.maxSeen()
+	for id := f.next; id <= top; id++ {
+		if !f.seen[id] {
+			if _, ok := f.holes[id]; !ok {
+				f.holes[id] = now
+			}
 		}
-		since, ok := f.holes[f.next]
-		if !ok {
-			f.holes[f.next] = now
-			break
+	}
+	for id, since := range f.holes {
+		if now.Sub(since) >= f.holeTimeout {
+			delete(f.holes, id)
+			f.seen[id] = true
 		}
-		if now.Sub(since) < f.holeTimeout {
-			break
-		}
-		delete(f.holes, f.next)
+	}
+	for f.seen[f.next] {
+		delete(f.seen, f.next)
 		f.next++
 	}
+}
+
+// pending returns the ids to ask for: every id above the highest handled
+// one, and the holes below it.
+func (f *follower) pending() (above int64, holes []int64) {
 	for id := range f.holes {
-		if id < f.next {
-			delete(f.holes, id)
-		}
+		holes = append(holes, id)
 	}
+	sort.Slice(holes, func(i, j int) bool { return holes[i] < holes[j] })
+	if len(holes) > 500 {
+		holes = holes[:500]
+	}
+	return f.maxSeen(), holes
 }
 
 func (s *Service) followLoop() {
@@ -111,7 +129,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 	now := s.now()
 	f.mu.Lock()
 	stale := now.Sub(f.lastPoll) > s.opts.Retention/2
-	from := f.next
+	above, holes := f.pending()
 	f.mu.Unlock()
 	if stale {
 		return s.reloadAll(ctx)
@@ -122,7 +140,11 @@ func (s *Service) Refresh(ctx context.Context) error {
 	}
 	var entries []entry
 	err := s.db.readTx(ctx, func(t *tx) error {
-		rows, err := t.query("SELECT id, entities FROM placement_changes WHERE id >= ? ORDER BY id LIMIT 10000", from)
+		q := "SELECT id, entities FROM placement_changes WHERE id > ?"
+		if len(holes) > 0 {
+			q += " OR id IN (" + in(len(holes)) + ")"
+		}
+		rows, err := t.query(q+" ORDER BY id LIMIT 10000", append([]any{above}, anys(holes)...)...)
 		if err != nil {
 			return t.d.wrap(err, "reading the change log")
 		}

@@ -90,9 +90,10 @@ type Service struct {
 	versions map[string]int64
 
 	// bmu guards the queue of writes waiting for the batch in progress.
-	bmu     sync.Mutex
-	queue   []*job
-	leading bool
+	bmu        sync.Mutex
+	queue      []*job
+	leading    int // batches in progress
+	maxLeaders int // 1 on SQLite (one writer), a few on database servers
 
 	fol    *follower
 	pollMu sync.Mutex
@@ -138,7 +139,10 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Service, error) {
 		d.wc = &stmtCache{db: conn.Writer, m: map[string]*sql.Stmt{}, max: 512}
 		d.rc = &stmtCache{db: conn.Reader, m: map[string]*sql.Stmt{}, max: 512}
 	}
-	s := &Service{db: d, opts: o, log: o.Logger, versions: map[string]int64{}}
+	s := &Service{db: d, opts: o, log: o.Logger, versions: map[string]int64{}, maxLeaders: 1}
+	if d.dialect != store.SQLite {
+		s.maxLeaders = 4
+	}
 	s.now = func() time.Time { return o.Now().UTC().Truncate(time.Microsecond) }
 	io := o.Index
 	io.Now = s.now

@@ -32,6 +32,13 @@ type writeSpec struct {
 	what string
 	load func(t *tx) (*loaded, error)
 	op   func(ctx context.Context, scratch *placement.Index) error
+	// Allocation writes name their consumers and the providers they
+	// allocate on (or reshape), so that a batch can lock the rows of all
+	// its writes at once; the providers of the consumers' current
+	// allocations are added once the consumers are read.
+	batchable bool
+	consumers []string
+	providers []string
 	// onCreate adjusts the provider the write created (root id).
 }
 
@@ -93,12 +100,12 @@ func (s *Service) submit(ctx context.Context, spec writeSpec) *job {
 	j := &job{ctx: ctx, spec: spec, done: make(chan struct{})}
 	s.bmu.Lock()
 	s.queue = append(s.queue, j)
-	if s.leading {
+	if s.leading >= s.maxLeaders {
 		s.bmu.Unlock()
 		<-j.done
 		return j
 	}
-	s.leading = true
+	s.leading++
 	for len(s.queue) > 0 {
 		n := min(len(s.queue), maxBatch)
 		batch := slices.Clone(s.queue[:n])
@@ -110,45 +117,119 @@ func (s *Service) submit(ctx context.Context, spec writeSpec) *job {
 		}
 		s.bmu.Lock()
 	}
-	s.leading = false
+	s.leading--
 	s.bmu.Unlock()
 	<-j.done
 	return j
 }
 
-// runBatch runs jobs in one transaction. A write refused by the checks
-// has written nothing and leaves the others alone; a statement that fails
+// runBatch runs jobs in one transaction. The allocation writes of the
+// batch (with distinct consumers) lock all their rows up front — every
+// consumer in uuid order, then every provider in id order, the order each
+// single write follows too — so that concurrent batches and processes
+// never deadlock, and are then checked and written one after the other,
+// each seeing the ones before it. A write refused by the checks has
+// written nothing and leaves the others alone; a statement that fails
 // (the transaction's state is then unknown) aborts the batch, and every
-// write of it runs again in a transaction of its own.
+// write of it runs again in a transaction of its own. Other writes run
+// alone.
 func (s *Service) runBatch(jobs []*job) {
-	var live []*job
+	var group, alone []*job
+	taken := map[string]bool{}
 	for _, j := range jobs {
 		if err := j.ctx.Err(); err != nil {
 			j.err = err
 			continue
 		}
-		live = append(live, j)
-	}
-	if len(live) > 1 {
-		err := s.db.writeTx(context.WithoutCancel(live[0].ctx), func(t *tx) error {
-			for _, j := range live {
-				if err := s.runJob(t, j); err != nil {
-					return err
-				}
+		ok := j.spec.batchable
+		for _, c := range j.spec.consumers {
+			if taken[c] {
+				ok = false
 			}
-			return nil
-		})
-		if err == nil {
-			return
 		}
-		s.log.Debug("placementstore: batch aborted; running its writes one by one", "writes", len(live), "error", err)
-		for _, j := range live {
-			j.ld, j.sy, j.changeID, j.err = nil, placement.Sync{}, 0, nil
+		if !ok {
+			alone = append(alone, j)
+			continue
+		}
+		for _, c := range j.spec.consumers {
+			taken[c] = true
+		}
+		group = append(group, j)
+	}
+	if len(group) == 1 {
+		alone = append(alone, group[0])
+		group = nil
+	}
+	if len(group) > 1 {
+		err := s.db.writeTx(context.WithoutCancel(group[0].ctx), func(t *tx) error { return s.runGroup(t, group) })
+		if err != nil {
+			s.log.Debug("placementstore: batch aborted; running its writes one by one", "writes", len(group), "error", err)
+			for _, j := range group {
+				j.ld, j.sy, j.changeID, j.err = nil, placement.Sync{}, 0, nil
+			}
+			alone = append(alone, group...)
 		}
 	}
-	for _, j := range live {
+	for _, j := range alone {
 		s.runAlone(j)
 	}
+}
+
+// runGroup locks the rows of a group of allocation writes and runs them.
+func (s *Service) runGroup(t *tx, group []*job) error {
+	var cu, pu []string
+	for _, j := range group {
+		cu = append(cu, j.spec.consumers...)
+		pu = append(pu, j.spec.providers...)
+	}
+	cu = uniq(cu)
+	cons, err := t.loadConsumers(cu, true)
+	if err != nil {
+		return err
+	}
+	for _, c := range cons {
+		for p := range c.c.Allocations {
+			pu = append(pu, p)
+		}
+	}
+	provs, err := t.lockProviders(pu, false)
+	if err != nil {
+		return err
+	}
+	for _, j := range group {
+		ld := &loaded{provs: map[string]*provRow{}, cons: map[string]*consRow{}, asked: j.spec.consumers}
+		add := func(u string) {
+			if p := provs[u]; p != nil {
+				ld.provs[u] = p
+			}
+		}
+		for _, u := range j.spec.providers {
+			add(u)
+		}
+		for _, c := range j.spec.consumers {
+			if row := cons[c]; row != nil {
+				ld.cons[c] = row
+				for p := range row.c.Allocations {
+					add(p)
+				}
+			}
+		}
+		if err := s.runJobOn(t, j, ld); err != nil {
+			return err
+		}
+		if j.err != nil || j.changeID == 0 {
+			continue
+		}
+		// Later writes of the batch see this one's providers as written.
+		for _, p := range j.sy.Counts {
+			row := provs[p.UUID]
+			row.gen, row.inv, row.used, row.updated, row.changeID = p.Generation, p.Inventories, nonZero(p.Usages), p.UpdatedAt, j.changeID
+		}
+		for _, u := range j.sy.DeletedProviders {
+			delete(provs, u)
+		}
+	}
+	return nil
 }
 
 // runAlone runs one write in its own transaction.
@@ -168,13 +249,19 @@ func (s *Service) runAlone(j *job) {
 // checks refuse sets j.err and writes nothing; a returned error (a failed
 // statement) means the transaction must roll back.
 func (s *Service) runJob(t *tx, j *job) error {
-	ctx, spec := j.ctx, j.spec
-	now := s.now()
-	var err error
-	j.ld, err = spec.load(t)
+	ld, err := j.spec.load(t)
 	if err != nil {
 		return err
 	}
+	return s.runJobOn(t, j, ld)
+}
+
+// runJobOn is runJob on rows already read and locked.
+func (s *Service) runJobOn(t *tx, j *job, ld *loaded) error {
+	ctx, spec := j.ctx, j.spec
+	now := s.now()
+	var err error
+	j.ld = ld
 	var (
 		scratch *placement.Index
 		opErr   error
@@ -1006,7 +1093,17 @@ func (s *Service) SetAllocations(ctx context.Context, allocs map[string]placemen
 // Reshape replaces inventories and allocations atomically (see
 // placement.Index.Reshape).
 func (s *Service) Reshape(ctx context.Context, invs map[string]placement.InventoryUpdate, allocs map[string]placement.ConsumerAllocations) error {
-	return s.write(ctx, writeSpec{what: "writing allocations",
+	var cu, pu []string
+	for c, ca := range allocs {
+		cu = append(cu, normUUID(c))
+		for p := range ca.Allocations {
+			pu = append(pu, normUUID(p))
+		}
+	}
+	for p := range invs {
+		pu = append(pu, normUUID(p))
+	}
+	return s.write(ctx, writeSpec{what: "writing allocations", batchable: true, consumers: uniq(cu), providers: uniq(pu),
 		load: func(t *tx) (*loaded, error) {
 			var cu, pu []string
 			for c, ca := range allocs {
@@ -1040,7 +1137,7 @@ func (s *Service) Reshape(ctx context.Context, invs map[string]placement.Invento
 // DeleteAllocations removes a consumer and its allocations (see
 // placement.Index.DeleteAllocations).
 func (s *Service) DeleteAllocations(ctx context.Context, consumer string) error {
-	return s.write(ctx, writeSpec{what: "deleting allocations",
+	return s.write(ctx, writeSpec{what: "deleting allocations", batchable: true, consumers: []string{normUUID(consumer)},
 		load: func(t *tx) (*loaded, error) {
 			cu := []string{normUUID(consumer)}
 			cons, err := t.loadConsumers(cu, true)
