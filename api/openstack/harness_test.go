@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -206,6 +207,12 @@ func (c conductorDouble) RebuildInstance(_ context.Context, inst *compute.Instan
 				}
 			}
 			u.Host, u.Node = &host, &host
+			u.DriverHandle = c.move(inst, inst.Host, host, inst.Flavor)
+			if req.TargetState == compute.VMStopped {
+				if hd, err := compute.DecodeHandle(u.DriverHandle); err == nil {
+					_ = c.fake.Host(host).PowerOff(bg, compute.Guest{UUID: inst.UUID, Handle: hd}, 0)
+				}
+			}
 			if req.TargetState == compute.VMStopped {
 				u.VMState, u.PowerState = compute.Ptr(compute.VMStopped), compute.Ptr(compute.PowerShutdown)
 			}
@@ -311,7 +318,12 @@ func (a agentDouble) SnapshotInstance(_ context.Context, inst *compute.Instance,
 }
 
 func (a agentDouble) ShelveInstance(_ context.Context, inst *compute.Instance, _ string) error {
-	return a.power(inst, func(h *fake.Host, g compute.Guest) error { return h.PowerOff(bg, g, 0) }, compute.VMShelved, compute.PowerShutdown)
+	return a.power(inst, func(h *fake.Host, g compute.Guest) error {
+		if err := h.PowerOff(bg, g, 0); err != nil && !errors.Is(err, compute.ErrInvalidState) {
+			return err // a guest already shut off is fine
+		}
+		return nil
+	}, compute.VMShelved, compute.PowerShutdown)
 }
 
 func (a agentDouble) ShelveOffloadInstance(_ context.Context, inst *compute.Instance) error {
