@@ -689,6 +689,52 @@ func TestResizeThenConfirm(t *testing.T) {
 	assert.Equal(t, 1, e.fake.Host("host2").GuestCount())
 }
 
+func TestResizeOnSameHostThenConfirm(t *testing.T) {
+	e := newEnv(t)
+	a := e.start("host1", nil)
+	inst := e.boot(a, agenttest.BootOptions{})
+	e.wait(inst.UUID, agenttest.Settled)
+	m := e.resize(inst, a, a, bigger)
+	got := e.wait(inst.UUID, agenttest.Settled)
+	require.Equal(t, compute.VMResized, got.VMState, "faults: %v", e.faults(inst.UUID))
+	assert.Equal(t, "host1", got.Host)
+	mig, err := e.cloud.Store.Migrations().Get(e.ctx, m.UUID)
+	require.NoError(t, err)
+	_, err = e.cloud.Act(e.ctx, inst.UUID, compute.ActionConfirmResize, func(ctx context.Context, i *compute.Instance) error {
+		return e.cloud.Client.ConfirmResize(ctx, i, mig)
+	})
+	require.NoError(t, err)
+	got = e.wait(inst.UUID, agenttest.InState(compute.VMActive))
+	assert.Equal(t, bigger.FlavorID, got.Flavor.FlavorID)
+	assert.Equal(t, 1, e.fake.Host("host1").GuestCount())
+	require.NoError(t, a.UpdateResources(e.ctx))
+	assert.Equal(t, bigger.VCPUs, a.Node().VCPUsUsed, "only the new flavor counts once confirmed")
+}
+
+func TestResizeOfStoppedInstanceStaysStopped(t *testing.T) {
+	e := newEnv(t, "host1", "host2")
+	a1, a2 := e.start("host1", nil), e.start("host2", nil)
+	inst := e.boot(a1, agenttest.BootOptions{})
+	e.wait(inst.UUID, agenttest.Settled)
+	_, err := e.cloud.Act(e.ctx, inst.UUID, compute.ActionStop, func(ctx context.Context, i *compute.Instance) error {
+		return e.cloud.Client.StopInstance(ctx, i, false)
+	})
+	require.NoError(t, err)
+	e.wait(inst.UUID, agenttest.InState(compute.VMStopped))
+	m := e.resize(inst, a1, a2, bigger)
+	got := e.wait(inst.UUID, agenttest.Settled)
+	require.Equal(t, compute.VMResized, got.VMState)
+	assert.Equal(t, compute.PowerShutdown, got.PowerState, "a stopped instance is not powered on at the destination")
+	mig, err := e.cloud.Store.Migrations().Get(e.ctx, m.UUID)
+	require.NoError(t, err)
+	_, err = e.cloud.Act(e.ctx, inst.UUID, compute.ActionConfirmResize, func(ctx context.Context, i *compute.Instance) error {
+		return e.cloud.Client.ConfirmResize(ctx, i, mig)
+	})
+	require.NoError(t, err)
+	got = e.wait(inst.UUID, agenttest.InState(compute.VMStopped))
+	assert.Equal(t, "host2", got.Host)
+}
+
 func TestResizeThenRevert(t *testing.T) {
 	e := newEnv(t, "host1", "host2")
 	a1, a2 := e.start("host1", nil), e.start("host2", nil)

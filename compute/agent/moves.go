@@ -730,7 +730,7 @@ func (a *Agent) rebuild(ctx context.Context, inst *compute.Instance, req *comput
 		return err
 	}
 	if !evac {
-		if err := compute.IgnoreNotFound(a.o.Driver.Destroy(ctx, compute.GuestOf(inst), compute.DestroyOptions{KeepDisks: req.PreserveEphemeral})); err != nil {
+		if err := compute.IgnoreNotFound(a.o.Driver.Destroy(ctx, compute.GuestOf(inst), compute.DestroyOptions{})); err != nil {
 			return err
 		}
 	}
