@@ -14,7 +14,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/kdomanski/iso9660"
@@ -328,16 +327,16 @@ func (d *Driver) createDisks(ctx context.Context, dir string, spec *compute.Spaw
 			if vsize > size {
 				return nil, compute.InvalidInput("flavor.root_gb", "the image is %d bytes, more than the flavor's %d GB root disk", vsize, spec.Flavor.RootGB)
 			}
-			if _, err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, k.Path, strconv.FormatInt(size, 10)); err != nil {
-				return nil, err
+			if err := WriteQcow2(k.Path, roundUp512(size), base, "raw"); err != nil {
+				return nil, fmt.Errorf("libvirt: root disk: %w", err)
 			}
 		case "ephemeral", "swap":
 			size = int64(spec.Flavor.EphemeralGB) << 30
 			if k.Role == "swap" {
 				size = int64(spec.Flavor.SwapMB) << 20
 			}
-			if _, err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", k.Path, strconv.FormatInt(size, 10)); err != nil {
-				return nil, err
+			if err := WriteQcow2(k.Path, roundUp512(size), "", ""); err != nil {
+				return nil, fmt.Errorf("libvirt: %s disk: %w", k.Role, err)
 			}
 		case "config":
 			if err := WriteConfigDrive(k.Path, spec.ConfigDrive); err != nil {
@@ -429,3 +428,5 @@ func removeAll(p string) error {
 	}
 	return nil
 }
+
+func roundUp512(n int64) int64 { return (n + 511) &^ 511 }

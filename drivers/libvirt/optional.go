@@ -355,8 +355,9 @@ func (d *Driver) Rescue(ctx context.Context, g compute.Guest, spec compute.Rescu
 		return err
 	}
 	rp := filepath.Join(dir, rescueDisk)
-	if _, err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, rp, strconv.FormatInt(vsize, 10)); err != nil {
-		return err
+	os.Remove(rp) // a rescue interrupted before it kept unrescue.json
+	if err := WriteQcow2(rp, roundUp512(vsize), base, "raw"); err != nil {
+		return fmt.Errorf("libvirt: rescue disk: %w", err)
 	}
 	var u undo
 	defer u.unwind()
