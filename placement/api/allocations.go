@@ -346,6 +346,20 @@ func totalUsages(rq *request) error {
 		return err
 	}
 	if rq.v.AtLeast(38) {
+		if f.ConsumerType == "all" {
+			// Placement sums every type under the one key "all".
+			all := placement.Usage{ConsumerType: "all", Resources: map[string]int64{}}
+			for _, u := range us {
+				all.ConsumerCount += u.ConsumerCount
+				for rc, n := range u.Resources {
+					all.Resources[rc] += n
+				}
+			}
+			us = us[:0]
+			if all.ConsumerCount > 0 {
+				us = append(us, all)
+			}
+		}
 		m := map[string]any{}
 		for _, u := range us {
 			g := map[string]any{"consumer_count": u.ConsumerCount}

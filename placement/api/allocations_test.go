@@ -80,6 +80,13 @@ func TestAllocations(t *testing.T) {
 				t.Errorf("%s", r.raw)
 			}
 		}},
+		{"usages all", "GET", "/usages?project_id=p&consumer_type=all", "1.38", nil, 200, "", func(t *testing.T, r resp) {
+			us := r.body["usages"].(map[string]any)
+			g, _ := us["all"].(map[string]any)
+			if len(us) != 1 || g["consumer_count"] != float64(1) || g["VCPU"] != float64(1) {
+				t.Errorf("consumer_type=all must sum everything under \"all\": %s", r.raw)
+			}
+		}},
 		{"usages no project", "GET", "/usages", "1.39", nil, 400, placement.CodeQueryMissingValue, nil},
 		{"usages type 1.37", "GET", "/usages?project_id=p&consumer_type=INSTANCE", "1.37", nil, 400, "", nil},
 		// Move the allocation to a migration consumer atomically.

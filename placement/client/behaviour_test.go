@@ -337,6 +337,12 @@ func TestBehaviour(t *testing.T) {
 			us, err := b.Usages(ctx, placement.UsageFilter{Project: "p1"})
 			require.NoError(t, err)
 			assert.Equal(t, []placement.Usage{{ConsumerType: placement.ConsumerTypeInstance, ConsumerCount: 2, Resources: map[string]int64{"VCPU": 7}}}, us)
+			all, err := b.Usages(ctx, placement.UsageFilter{Project: "p1", ConsumerType: "all"})
+			require.NoError(t, err)
+			assert.Equal(t, us, all)
+			typed, err := b.Usages(ctx, placement.UsageFilter{Project: "p1", User: "u1", ConsumerType: placement.ConsumerTypeMigration})
+			require.NoError(t, err)
+			assert.Empty(t, typed)
 			_, err = b.Usages(ctx, placement.UsageFilter{})
 			assert.ErrorIs(t, err, placement.ErrInvalid)
 

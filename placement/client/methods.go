@@ -657,7 +657,9 @@ func (c *Client) Usages(ctx context.Context, f placement.UsageFilter) ([]placeme
 	if f.User != "" {
 		q.Set("user_id", f.User)
 	}
-	if f.ConsumerType != "" && v.AtLeast(38) {
+	// "all" is left out: Placement then sums every type under one key,
+	// while the Index (and so this method) groups by type.
+	if f.ConsumerType != "" && f.ConsumerType != "all" && v.AtLeast(38) {
 		q.Set("consumer_type", f.ConsumerType)
 	}
 	path := "/usages?" + q.Encode()
