@@ -71,7 +71,9 @@ func (f *follower) advance(now time.Time) {
 		}
 	}
 	for id, since := range f.holes {
-		if now.Sub(since) >= f.holeTimeout {
+		if f.seen[id] {
+			delete(f.holes, id)
+		} else if now.Sub(since) >= f.holeTimeout {
 			delete(f.holes, id)
 			f.seen[id] = true
 		}
