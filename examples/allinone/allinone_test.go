@@ -23,11 +23,14 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/hypervisors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceproviders"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/novakit/novakit/identity/embedded"
 )
 
 // binary builds examples/allinone once per test run.
@@ -369,4 +372,105 @@ func TestGophercloud(t *testing.T) {
 		vcpus += u.Usages["VCPU"]
 	}
 	assert.Zero(t, vcpus, "allocations left behind")
+}
+
+// TestKillMidBoot kills the all-in-one process (SIGKILL) while a
+// 30-server multi-create is in flight, starts it again on the same data
+// directory and checks what Nova's operators want after a crash: every
+// server ends ACTIVE or ERROR, none stays in a task state, no guest is
+// counted twice, and placement holds exactly one allocation per ACTIVE
+// server.
+func TestKillMidBoot(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	bin := binary(t)
+	data := t.TempDir()
+	off := freeOffset(t)
+	p := launch(t, bin, data, off)
+
+	client := func() (*gophercloud.ServiceClient, *gophercloud.ServiceClient) {
+		prov, err := openstack.AuthenticatedClient(ctx, adminAuth(t, data, off))
+		require.NoError(t, err)
+		eo := gophercloud.EndpointOpts{Region: "RegionOne"}
+		cc, err := openstack.NewComputeV2(prov, eo)
+		require.NoError(t, err)
+		cc.Microversion = "2.79"
+		pc, err := openstack.NewPlacementV1(prov, eo)
+		require.NoError(t, err)
+		return cc, pc
+	}
+	cc, _ := client()
+	var imgID string
+	{
+		prov, err := openstack.AuthenticatedClient(ctx, adminAuth(t, data, off))
+		require.NoError(t, err)
+		ic, err := openstack.NewImageV2(prov, gophercloud.EndpointOpts{Region: "RegionOne"})
+		require.NoError(t, err)
+		ip, err := images.List(ic, images.ListOpts{}).AllPages(ctx)
+		require.NoError(t, err)
+		imgs, err := images.ExtractImages(ip)
+		require.NoError(t, err)
+		imgID = imgs[0].ID
+	}
+	_, err := quotasets.Update(ctx, cc, embedded.StableID("project", "admin"), quotasets.UpdateOpts{
+		Instances: gophercloud.IntToPointer(100), Cores: gophercloud.IntToPointer(100),
+	}).Extract()
+	require.NoError(t, err)
+	_, err = servers.Create(ctx, cc, servers.CreateOpts{
+		Name: "crash", FlavorRef: "42", ImageRef: imgID, Networks: "none", Min: 30, Max: 30,
+	}, nil).Extract()
+	require.NoError(t, err)
+	// Kill once the first servers are ACTIVE, so the crash finds some
+	// done, some spawning and some not yet scheduled.
+	require.Eventually(t, func() bool {
+		pages, err := servers.List(cc, servers.ListOpts{Status: "ACTIVE"}).AllPages(ctx)
+		if err != nil {
+			return false
+		}
+		got, err := servers.ExtractServers(pages)
+		return err == nil && len(got) > 0
+	}, time.Minute, 5*time.Millisecond)
+	require.NoError(t, p.cmd.Process.Kill())
+	<-p.done
+	p.done <- nil
+
+	launch(t, bin, data, off)
+	cc, pc := client()
+	var all []servers.Server
+	require.Eventually(t, func() bool {
+		pages, err := servers.List(cc, servers.ListOpts{}).AllPages(ctx)
+		if err != nil {
+			return false
+		}
+		all, err = servers.ExtractServers(pages)
+		if err != nil {
+			return false
+		}
+		for _, s := range all {
+			if s.TaskState != "" || (s.Status != "ACTIVE" && s.Status != "ERROR") {
+				return false
+			}
+		}
+		return true
+	}, 2*time.Minute, 250*time.Millisecond, "servers still in flight: %+v", all)
+	require.Len(t, all, 30, "every accepted server is still there")
+	active := 0
+	for _, s := range all {
+		if s.Status == "ACTIVE" {
+			active++
+		}
+	}
+	pages, err := resourceproviders.List(pc, resourceproviders.ListOpts{}).AllPages(ctx)
+	require.NoError(t, err)
+	rps, err := resourceproviders.ExtractResourceProviders(pages)
+	require.NoError(t, err)
+	vcpus := 0
+	for _, rp := range rps {
+		u, err := resourceproviders.GetUsages(ctx, pc, rp.UUID).Extract()
+		require.NoError(t, err)
+		vcpus += u.Usages["VCPU"]
+	}
+	assert.Equal(t, active, vcpus, "allocations must equal the ACTIVE servers (%d active of %d)", active, len(all))
+	t.Logf("after the crash: %d ACTIVE, %d ERROR", active, len(all)-active)
 }
