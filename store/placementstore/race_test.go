@@ -201,3 +201,37 @@ func TestTwoServicesFollowEachOther(t *testing.T) {
 		})
 	}
 }
+
+// TestRenameResourceClass renames a class in use: inventories, usages and
+// allocations follow, in this Service and in another one.
+func TestRenameResourceClass(t *testing.T) {
+	ctx := context.Background()
+	url := backends[1].url(t)
+	a := open(t, url, &placementstore.Options{PollInterval: -1})
+	b := open(t, url, &placementstore.Options{PollInterval: -1})
+	require.NoError(t, a.CreateResourceClass(ctx, "CUSTOM_OLD"))
+	rp, err := a.CreateProvider(ctx, placement.ProviderSpec{Name: "cn"})
+	require.NoError(t, err)
+	_, _, err = a.SetInventories(ctx, rp.UUID, 0, map[string]placement.Inventory{"CUSTOM_OLD": inv(4)})
+	require.NoError(t, err)
+	require.ErrorIs(t, a.SetAllocations(ctx, map[string]placement.ConsumerAllocations{uid("c"): alloc("p", nil, "x", "CUSTOM_OLD", 1)}), placement.ErrInvalid)
+	require.NoError(t, a.SetAllocations(ctx, map[string]placement.ConsumerAllocations{uid("c"): {Project: "p", User: "u",
+		Allocations: map[string]map[string]int64{rp.UUID: {"CUSTOM_OLD": 3}}}}))
+	require.NoError(t, b.Refresh(ctx))
+	require.ErrorIs(t, a.RenameResourceClass(ctx, "VCPU", "CUSTOM_X"), placement.ErrInvalid)
+	require.ErrorIs(t, a.RenameResourceClass(ctx, "CUSTOM_NONE", "CUSTOM_X"), placement.ErrNotFound)
+	require.NoError(t, a.CreateResourceClass(ctx, "CUSTOM_TAKEN"))
+	require.ErrorIs(t, a.RenameResourceClass(ctx, "CUSTOM_OLD", "CUSTOM_TAKEN"), placement.ErrDuplicateName)
+	require.NoError(t, a.RenameResourceClass(ctx, "CUSTOM_OLD", "CUSTOM_NEW"))
+	require.NoError(t, b.Refresh(ctx))
+	for _, s := range []*placementstore.Service{a, b} {
+		u, _, err := s.ProviderUsages(ctx, rp.UUID)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]int64{"CUSTOM_NEW": 3}, u)
+		rcs, err := s.ResourceClasses(ctx)
+		require.NoError(t, err)
+		assert.NotContains(t, rcs, "CUSTOM_OLD")
+		require.NoError(t, placementstore.CheckDB(ctx, s))
+	}
+	require.NoError(t, a.Ping(ctx))
+}
