@@ -146,16 +146,42 @@ const (
 	RuleAggregatesSetMetadata = "os_compute_api:os-aggregates:set_metadata"
 )
 
-// DefaultRules returns Nova's default rules (a new map each call), for
-// building a [RulePolicy] with overrides.
-func DefaultRules() map[string]Check {
-	r := map[string]Check{}
+// Personas name Nova's default rule families; each rule's default is one
+// of them.
+const (
+	PersonaAdmin  = "admin"
+	PersonaMember = "project_member_or_admin"
+	PersonaReader = "project_reader_or_admin"
+	PersonaOwner  = "admin_or_owner"
+	PersonaAnyone = "anyone"
+)
+
+// PersonaChecks are the personas as Go checks.
+var personaChecks = map[string]Check{
+	PersonaAdmin: Admin, PersonaMember: ProjectMemberOrAdmin, PersonaReader: ProjectReaderOrAdmin,
+	PersonaOwner: AdminOrOwner, PersonaAnyone: Anyone,
+}
+
+// PersonaCheckStrings are the personas as oslo.policy check strings (for
+// identity/policy and policy.yaml files).
+var PersonaCheckStrings = map[string]string{
+	PersonaAdmin:  "role:admin",
+	PersonaMember: "role:admin or (role:member and project_id:%(project_id)s)",
+	PersonaReader: "role:admin or ((role:reader or role:member) and project_id:%(project_id)s)",
+	PersonaOwner:  "role:admin or user_id:%(user_id)s",
+	PersonaAnyone: "@",
+}
+
+// DefaultPersonas returns the persona of every rule the API checks (a new
+// map each call).
+func DefaultPersonas() map[string]string {
+	r := map[string]string{}
 	for _, k := range []string{
 		RuleServersIndex, RuleServersDetail, RuleServersShow, RuleMetadataIndex, RuleMetadataShow,
 		RuleActionsList, RuleActionsShow, RuleLimits, RuleQuotaShow, RuleQuotaDetail,
 		RuleServerGroupsIndex, RuleServerGroupsShow,
 	} {
-		r[k] = ProjectReaderOrAdmin
+		r[k] = PersonaReader
 	}
 	for _, k := range []string{
 		RuleServersCreate, RuleServersUpdate, RuleServersDelete, RuleServersStart, RuleServersStop,
@@ -165,7 +191,7 @@ func DefaultRules() map[string]Check {
 		RuleMetadataCreate, RuleMetadataUpdate, RuleMetadataUpdateAll, RuleMetadataDelete,
 		RuleServerGroupsCreate, RuleServerGroupsDelete,
 	} {
-		r[k] = ProjectMemberOrAdmin
+		r[k] = PersonaMember
 	}
 	for _, k := range []string{
 		RuleServersIndexAllTenant, RuleServersShowHostStatus, RuleServersCreateForced,
@@ -181,13 +207,23 @@ func DefaultRules() map[string]Check {
 		RuleAggregatesShow, RuleAggregatesUpdate, RuleAggregatesDelete, RuleAggregatesAddHost,
 		RuleAggregatesRemoveHost, RuleAggregatesSetMetadata,
 	} {
-		r[k] = Admin
+		r[k] = PersonaAdmin
 	}
 	for _, k := range []string{RuleFlavorsIndex, RuleExtraSpecsIndex, RuleExtraSpecsShow, RuleQuotaDefaults, RuleAZList} {
-		r[k] = Anyone
+		r[k] = PersonaAnyone
 	}
 	for _, k := range []string{RuleKeypairsIndex, RuleKeypairsCreate, RuleKeypairsShow, RuleKeypairsDelete} {
-		r[k] = AdminOrOwner
+		r[k] = PersonaOwner
+	}
+	return r
+}
+
+// DefaultRules returns Nova's default rules as Go checks (a new map each
+// call), for building a [RulePolicy] with overrides.
+func DefaultRules() map[string]Check {
+	r := map[string]Check{}
+	for k, p := range DefaultPersonas() {
+		r[k] = personaChecks[p]
 	}
 	return r
 }

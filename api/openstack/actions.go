@@ -1,9 +1,7 @@
 package openstack
 
 import (
-	"encoding/json"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/novakit/novakit/api"
@@ -106,11 +104,6 @@ func (h *Handler) serverAction(w http.ResponseWriter, r *http.Request) {
 	}
 	schemas := actionSchemas(ri.v)
 	if _, known := schemas[action]; !known {
-		keys := make([]string, 0, len(schemas))
-		for k := range schemas {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		h.fail(w, r, &api.BadRequestError{Message: "There is no such action: " + action})
 		return
 	}
@@ -376,5 +369,3 @@ func (h *Handler) metadataDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
-
-var _ = json.Marshal

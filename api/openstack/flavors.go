@@ -133,8 +133,8 @@ func (h *Handler) showFlavor(w http.ResponseWriter, r *http.Request) {
 
 func flavorCreateSchema(v Version) M {
 	p := M{
-		"name": name(), "id": nullable(M{"type": "string", "minLength": 1, "maxLength": 255, "pattern": `^(?! )[a-zA-Z0-9. _-]+(?<! )$`}),
-		"ram": intLike(1), "vcpus": intLike(1), "disk": intLike(0), "OS-FLV-EXT-DATA:ephemeral": intLike(0),
+		"name": name(),
+		"ram":  intLike(1), "vcpus": intLike(1), "disk": intLike(0), "OS-FLV-EXT-DATA:ephemeral": intLike(0),
 		"swap": intLike(0), "rxtx_factor": M{"oneOf": []any{M{"type": "number", "exclusiveMinimum": 0}, M{"type": "string"}}},
 		"os-flavor-access:is_public": boolean(),
 	}

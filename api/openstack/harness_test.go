@@ -450,6 +450,12 @@ type env struct {
 // "admin" is admin).
 func newEnv(t testing.TB, hosts int) *env {
 	t.Helper()
+	return newEnvWith(t, hosts, nil)
+}
+
+// newEnvWith is newEnv with a policy (nil: the API's default).
+func newEnvWith(t testing.TB, hosts int, pol api.Policy) *env {
+	t.Helper()
 	st, err := store.Open(bg, "sqlite://:memory:", nil)
 	require.NoError(t, err)
 	fc, err := fake.New(fake.Config{Hosts: hosts})
@@ -481,7 +487,7 @@ func newEnv(t testing.TB, hosts int) *env {
 	}
 	imgs := &imagesDouble{images: map[string]compute.ImageMeta{imageID: {ID: imageID, Name: "cirros", DiskFormat: "qcow2", ContainerFormat: "bare", MinDiskGB: 1}}}
 	// The doubles send no heartbeats: services count as up for an hour.
-	a, err := api.New(api.Options{Store: st, Conductor: conductorDouble{c}, Agent: agentDouble{c}, Images: imgs, ServiceDownTime: time.Hour})
+	a, err := api.New(api.Options{Store: st, Conductor: conductorDouble{c}, Agent: agentDouble{c}, Images: imgs, ServiceDownTime: time.Hour, Policy: pol})
 	require.NoError(t, err)
 	h, err := openstack.New(openstack.Options{API: a, Authenticator: testAuth()})
 	require.NoError(t, err)

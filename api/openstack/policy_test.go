@@ -6,13 +6,22 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/novakit/novakit/api"
+	"github.com/novakit/novakit/identity/policy"
 )
 
 // TestPolicyMatrix checks every persona against routes on a server of
 // project p1: admin, member of p1, reader of p1, member of p2. Another
 // project's server is reported as not found, never shown or touched.
 func TestPolicyMatrix(t *testing.T) {
-	e := newEnv(t, 2)
+	ep, err := api.NewEnforcerPolicy(policy.Options{}, nil)
+	require.NoError(t, err)
+	t.Run("go checks", func(t *testing.T) { policyMatrix(t, newEnv(t, 2)) })
+	t.Run("identity/policy", func(t *testing.T) { policyMatrix(t, newEnvWith(t, 2, ep)) })
+}
+
+func policyMatrix(t *testing.T, e *env) {
 	const (
 		admin  = "admin:adminproj"
 		member = "alice:p1"

@@ -3,8 +3,8 @@ package openstack
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -256,8 +256,6 @@ func serverListQuery(v Version) M {
 	return qobject(v.AtLeast(75), props)
 }
 
-var statusSortKeys = map[string]bool{}
-
 func last(vals []string) string {
 	if len(vals) == 0 {
 		return ""
@@ -391,11 +389,10 @@ func (h *Handler) parseServerList(r *http.Request) (f compute.InstanceFilter, op
 		}
 		f.Locked = &b
 	}
-	if s, ok := get("vm_state"); ok {
+	if _, ok := get("vm_state"); ok {
 		for _, x := range qv["vm_state"] {
 			f.VMStates = append(f.VMStates, compute.VMState(x))
 		}
-		_ = s
 	}
 	if _, ok := get("task_state"); ok {
 		for _, x := range qv["task_state"] {
@@ -448,7 +445,7 @@ func (h *Handler) parseServerList(r *http.Request) (f compute.InstanceFilter, op
 			f.Deleted = compute.ReadDeletedOnly
 		}
 	}
-	if s, ok := get("status"); ok {
+	if _, ok := get("status"); ok {
 		var pairs []compute.StatePair
 		for _, st := range qv["status"] {
 			p, known := compute.StatesForStatus(st)
@@ -469,7 +466,6 @@ func (h *Handler) parseServerList(r *http.Request) (f compute.InstanceFilter, op
 			}
 			pairs = append(pairs, p...)
 		}
-		_ = s
 		f.States = pairs
 	}
 	// Paging and sorting.
@@ -843,7 +839,12 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 		req.SecurityGroups = append(req.SecurityGroups, sg.Name)
 	}
 	for _, p := range b.Personality {
-		req.InjectedFiles = append(req.InjectedFiles, compute.InjectedFile{Path: p.Path, Contents: []byte(p.Contents)})
+		data, err := base64.StdEncoding.DecodeString(p.Contents)
+		if err != nil {
+			h.fail(w, r, &api.BadRequestError{Message: "Personality content for " + p.Path + " cannot be decoded"})
+			return
+		}
+		req.InjectedFiles = append(req.InjectedFiles, compute.InjectedFile{Path: p.Path, Contents: data})
 	}
 	switch nets := srv["networks"].(type) {
 	case string:
@@ -928,9 +929,6 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 		"OS-DCF:diskConfig": orDefault(first.DiskConfig, "MANUAL"),
 		"security_groups":   []any{map[string]string{"name": "default"}},
 	}
-	for _, sg := range req.SecurityGroups {
-		_ = sg
-	}
 	if len(req.SecurityGroups) > 0 {
 		sgs := []any{}
 		for _, sg := range req.SecurityGroups {
@@ -944,5 +942,3 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", ri.url("servers/"+first.UUID))
 	writeJSON(w, http.StatusAccepted, map[string]any{"server": out})
 }
-
-var errNoBody = errors.New("no body")
