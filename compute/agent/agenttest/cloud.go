@@ -55,16 +55,24 @@ func (r *Running) Stop() error {
 	return r.err
 }
 
-// Open builds a Cloud on the store at dbURL ("" for SQLite in memory).
-func Open(ctx context.Context, dbURL string) (*Cloud, error) {
+// Open builds a Cloud on the store at dbURL ("" for SQLite in memory)
+// and an in-memory queue.
+func Open(ctx context.Context, dbURL string) (*Cloud, error) { return OpenWith(ctx, dbURL, "") }
+
+// OpenWith builds a Cloud on the store at dbURL and the queue at
+// queueURL ("" for mem://; "amqp://…" for RabbitMQ).
+func OpenWith(ctx context.Context, dbURL, queueURL string) (*Cloud, error) {
 	if dbURL == "" {
 		dbURL = "sqlite://:memory:"
+	}
+	if queueURL == "" {
+		queueURL = "mem://"
 	}
 	st, err := store.Open(ctx, dbURL, nil)
 	if err != nil {
 		return nil, err
 	}
-	tr, err := queue.Open(ctx, "mem://")
+	tr, err := queue.Open(ctx, queueURL)
 	if err != nil {
 		st.Close()
 		return nil, err
