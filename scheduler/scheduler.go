@@ -177,12 +177,13 @@ type scratch struct {
 	// request skips parsing and hashing them. Placement hands out the same
 	// strings for the same providers; the keys keep that memory alive, so
 	// a pointer can never come to mean another string.
-	ptrMemo    map[unsafe.Pointer]int32
+	ptrMemo    ptrTable
 	memoLayout uint64
-	gen    uint32
-	rootOf map[string]string
-	reject []int
-	active []int32 // filters that apply to the request
+	gen        uint32
+	rootOf     map[string]string
+	reject     []int
+	active     []int32 // filters that apply to the request
+	wact       []int32 // weighers that apply to the request
 }
 
 func (sc *scratch) reset(nHosts int) {
@@ -515,11 +516,8 @@ func (s *Scheduler) mapCandidates(res *placement.CandidateResult, memo *candMemo
 // known node, else the root of the first provider's tree.
 func (s *Scheduler) lookupCandidates(res *placement.CandidateResult, sc *scratch, out []int32) []int32 {
 	c := s.cache
-	if sc.ptrMemo == nil || sc.memoLayout != c.layout || len(sc.ptrMemo) > 4*len(c.hosts)+1024 {
-		if sc.ptrMemo == nil {
-			sc.ptrMemo = make(map[unsafe.Pointer]int32, len(c.hosts))
-		}
-		clear(sc.ptrMemo)
+	if sc.memoLayout != c.layout || sc.ptrMemo.n > 4*len(c.hosts)+1024 {
+		sc.ptrMemo.reset()
 		sc.memoLayout = c.layout
 	}
 	for i := range res.AllocationRequests {
@@ -532,9 +530,9 @@ func (s *Scheduler) lookupCandidates(res *placement.CandidateResult, sc *scratch
 			}
 			p := unsafe.Pointer(unsafe.StringData(u))
 			var ok bool
-			if idx, ok = sc.ptrMemo[p]; !ok {
+			if idx, ok = sc.ptrMemo.get(p); !ok {
 				idx = c.lookup(u)
-				sc.ptrMemo[p] = idx
+				sc.ptrMemo.put(p, idx)
 			}
 			if idx >= 0 {
 				break
@@ -609,20 +607,35 @@ func containsFold(list []string, s string) bool {
 func (s *Scheduler) weigh(req *Request, sc *scratch) {
 	n := len(sc.passed)
 	sc.w = slices.Grow(sc.w[:0], n)[:n]
-	sc.raw = slices.Grow(sc.raw[:0], n)[:n]
 	clear(sc.w)
+	// The weighers that apply, and one raw-value column each, filled in a
+	// single pass over the hosts (each host state is touched once).
+	sc.wact = sc.wact[:0]
 	for i := range s.weighers {
-		nw := &s.weighers[i]
-		if nw.app != nil && !nw.app.Applies(req) {
-			continue
+		if nw := &s.weighers[i]; nw.app == nil || nw.app.Applies(req) {
+			sc.wact = append(sc.wact, int32(i))
 		}
-		var lo, hi float64
-		for j, ci := range sc.passed {
-			x := nw.w.Weigh(sc.cands[ci].h, req)
-			sc.raw[j] = x
-			if j == 0 && !nw.minZero {
-				lo, hi = x, x
-			}
+	}
+	k := len(sc.wact)
+	if k == 0 {
+		return
+	}
+	sc.raw = slices.Grow(sc.raw[:0], n*k)[:n*k]
+	for j, ci := range sc.passed {
+		h := sc.cands[ci].h
+		row := sc.raw[j*k : j*k+k]
+		for q, wi := range sc.wact {
+			row[q] = s.weighers[wi].w.Weigh(h, req)
+		}
+	}
+	for q, wi := range sc.wact {
+		nw := &s.weighers[wi]
+		lo, hi := sc.raw[q], sc.raw[q]
+		if nw.minZero { // Nova's minval = 0: the minimum starts at 0, the maximum at the first value
+			lo = min(lo, 0)
+		}
+		for j := 1; j < n; j++ {
+			x := sc.raw[j*k+q]
 			if x < lo {
 				lo = x
 			} else if x > hi {
@@ -636,14 +649,14 @@ func (s *Scheduler) weigh(req *Request, sc *scratch) {
 		if nw.uni != nil {
 			if m, ok := nw.uni.UniformMultiplier(req); ok {
 				f := m / span
-				for j := range sc.passed {
-					sc.w[j] += f * (sc.raw[j] - lo)
+				for j := 0; j < n; j++ {
+					sc.w[j] += f * (sc.raw[j*k+q] - lo)
 				}
 				continue
 			}
 		}
 		for j, ci := range sc.passed {
-			sc.w[j] += nw.w.Multiplier(sc.cands[ci].h) * (sc.raw[j] - lo) / span
+			sc.w[j] += nw.w.Multiplier(sc.cands[ci].h) * (sc.raw[j*k+q] - lo) / span
 		}
 	}
 }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -166,4 +167,26 @@ func TestOptionsValidate(t *testing.T) {
 	assert.Equal(t, 8, d.MaxIOOpsPerHost)
 	assert.Equal(t, 50, d.MaxInstancesPerHost)
 	assert.Equal(t, DefaultEnabledFilters(), d.EnabledFilters)
+}
+
+func TestPtrTable(t *testing.T) {
+	var tb ptrTable
+	strs := make([]string, 5000)
+	for i := range strs {
+		strs[i] = string(rune('a'+i%26)) + string(make([]byte, i%7)) + hostUUID(i)
+	}
+	ptr := func(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
+	for i, s := range strs {
+		tb.put(ptr(s), int32(i))
+	}
+	for i, s := range strs {
+		got, ok := tb.get(ptr(s))
+		require.True(t, ok)
+		require.Equal(t, int32(i), got)
+	}
+	_, ok := tb.get(ptr("not there" + hostUUID(1)))
+	assert.False(t, ok)
+	tb.reset()
+	_, ok = tb.get(ptr(strs[0]))
+	assert.False(t, ok)
 }
