@@ -735,6 +735,56 @@ func TestResizeOfStoppedInstanceStaysStopped(t *testing.T) {
 	assert.Equal(t, "host2", got.Host)
 }
 
+func TestResizeFailingAtDestinationGoesError(t *testing.T) {
+	e := newEnv(t, "host1", "host2")
+	a1, a2 := e.start("host1", nil), e.start("host2", nil)
+	inst := e.boot(a1, agenttest.BootOptions{})
+	e.wait(inst.UUID, agenttest.Settled)
+	e.fake.Inject(fake.Fault{Host: "host2", Method: fake.MethodFinishMigr, Err: fake.ErrInjected})
+	m := e.resize(inst, a1, a2, bigger)
+	got := e.wait(inst.UUID, agenttest.Settled)
+	assert.Equal(t, compute.VMError, got.VMState)
+	fs := e.faults(inst.UUID)
+	require.NotEmpty(t, fs)
+	assert.Contains(t, fs[0].Message, "injected")
+	mig, err := e.cloud.Store.Migrations().Get(e.ctx, m.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.MigrationError, mig.Status)
+	assert.Equal(t, compute.EventError, e.event(inst.UUID, "compute_finish_resize").Result)
+}
+
+func TestPrepResizeRefusedGivesAllocationBack(t *testing.T) {
+	// A driver that cannot resize refuses at prep: the instance stays as
+	// it was on its host, with its allocation back.
+	e := newEnv(t, "host1", "host2")
+	a1 := e.start("host1", nil)
+	noResize := fake.DefaultCapabilities()
+	noResize.Resize, noResize.ResizeSameHost = false, false
+	fc2, err := fake.New(fake.Config{Names: []string{"host2"}, Capabilities: &noResize})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = fc2.Close() })
+	o := e.cloud.Options("host2", fc2.Host("host2"))
+	a2, err := e.cloud.StartAgent(e.ctx, o)
+	require.NoError(t, err)
+	inst := e.boot(a1, agenttest.BootOptions{})
+	e.wait(inst.UUID, agenttest.Settled)
+	m := e.resize(inst, a1, a2, bigger)
+	got := e.wait(inst.UUID, agenttest.Settled)
+	assert.Equal(t, compute.VMActive, got.VMState)
+	assert.Equal(t, "host1", got.Host)
+	assert.Equal(t, agenttest.Flavor.FlavorID, got.Flavor.FlavorID)
+	allocs := e.allocations(inst.UUID)
+	assert.Contains(t, allocs, a1.Node().UUID)
+	assert.NotContains(t, allocs, a2.Node().UUID)
+	assert.Empty(t, e.allocations(m.UUID))
+	mig, err := e.cloud.Store.Migrations().Get(e.ctx, m.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.MigrationError, mig.Status)
+	fs := e.faults(inst.UUID)
+	require.NotEmpty(t, fs)
+	assert.Equal(t, 501, fs[0].Code)
+}
+
 func TestResizeThenRevert(t *testing.T) {
 	e := newEnv(t, "host1", "host2")
 	a1, a2 := e.start("host1", nil), e.start("host2", nil)

@@ -23,7 +23,7 @@ const (
 func (a *Agent) coldMigrator() (compute.ColdMigrator, error) {
 	cm, ok := a.o.Driver.(compute.ColdMigrator)
 	if !ok || !a.caps.Resize {
-		return nil, compute.Unsupported("driver", "resize")
+		return nil, compute.Unsupported(a.o.Host, "resize")
 	}
 	return cm, nil
 }
@@ -85,7 +85,7 @@ func (a *Agent) prep(ctx context.Context, inst *compute.Instance, m *compute.Mig
 		return err
 	}
 	if m.SourceCompute == a.o.Host && !a.caps.ResizeSameHost {
-		return compute.Unsupported("driver", "resize to the same host")
+		return compute.Unsupported(a.o.Host, "resize to the same host")
 	}
 	newFlavor := inst.Flavor
 	if req.NewFlavor != nil {
@@ -385,10 +385,10 @@ func (a *Agent) finishRevert(ctx context.Context, inst *compute.Instance, m *com
 func (a *Agent) snapshotter() (compute.Snapshotter, error) {
 	s, ok := a.o.Driver.(compute.Snapshotter)
 	if !ok || !a.caps.Snapshot {
-		return nil, compute.Unsupported("driver", "snapshot")
+		return nil, compute.Unsupported(a.o.Host, "snapshot")
 	}
 	if a.o.Images == nil {
-		return nil, compute.Unsupported("agent", "snapshot without an image service")
+		return nil, compute.Unsupported(a.o.Host, "snapshot (no image service configured)")
 	}
 	return s, nil
 }
@@ -708,7 +708,7 @@ func (a *Agent) rebuild(ctx context.Context, inst *compute.Instance, req *comput
 	powerOn := inst.VMState != compute.VMStopped
 	if evac {
 		if !a.caps.Evacuate {
-			return compute.Unsupported("driver", "evacuate")
+			return compute.Unsupported(a.o.Host, "evacuate")
 		}
 		powerOn = req.TargetState != compute.VMStopped
 		a.migrationStatus(ctx, m, nil, compute.MigrationRunning)
