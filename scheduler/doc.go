@@ -76,10 +76,14 @@
 // # Performance
 //
 // Filtering and weighing work over a pooled per-request scratch: no
-// allocation per host on the hot path, filters that do not apply to a
-// request are skipped for the whole request, and only the best
-// host_subset_size+max_attempts hosts are ranked (O(n·k)), the full order
-// being computed only if claims keep failing. Optionally
+// allocation per host on the hot path (allocations per decision do not grow
+// with the number of hosts), filters and weighers that do not apply to a
+// request are skipped for the whole request, candidates are visited in the
+// memory order of the host states, weighers fill one raw-value column each
+// in a single pass over the hosts, provider uuids placement returned before
+// are recognised by string identity instead of being parsed and hashed
+// again, and only the best host_subset_size+max_attempts hosts are ranked
+// (O(n·k)), the full order being computed only if claims keep failing. Optionally
 // ([Options.CandidateCacheTTL]) requests with an identical placement query
 // share the candidates for a short time; placement still refuses every
 // claim that would overcommit.
