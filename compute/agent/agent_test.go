@@ -785,6 +785,36 @@ func TestPrepResizeRefusedGivesAllocationBack(t *testing.T) {
 	assert.Equal(t, 501, fs[0].Code)
 }
 
+func TestRestartDuringResizeMigratingRollsBack(t *testing.T) {
+	e := newEnv(t, "host1", "host2")
+	a1, a2 := e.start("host1", nil), e.start("host2", nil)
+	inst := e.boot(a1, agenttest.BootOptions{})
+	e.wait(inst.UUID, agenttest.Settled)
+	slow := e.fake.Inject(fake.Fault{Host: "host1", Method: fake.MethodMigrateDisk, Delay: time.Hour})
+	m := e.resize(inst, a1, a2, bigger)
+	e.wait(inst.UUID, func(i *compute.Instance) bool { return i.TaskState == compute.TaskResizeMigrating })
+	for slow.Calls() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, a1.Stop())
+	slow.Remove()
+
+	a1 = e.start("host1", nil)
+	got, err := e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.TaskNone, got.TaskState)
+	assert.Equal(t, compute.VMActive, got.VMState, "faults: %v", e.faults(inst.UUID))
+	assert.Equal(t, "host1", got.Host)
+	assert.Equal(t, agenttest.Flavor.FlavorID, got.Flavor.FlavorID)
+	assert.Equal(t, compute.PowerRunning, got.PowerState)
+	mig, err := e.cloud.Store.Migrations().Get(e.ctx, m.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.MigrationError, mig.Status)
+	allocs := e.allocations(inst.UUID)
+	assert.Contains(t, allocs, a1.Node().UUID)
+	assert.NotContains(t, allocs, a2.Node().UUID)
+}
+
 func TestResizeThenRevert(t *testing.T) {
 	e := newEnv(t, "host1", "host2")
 	a1, a2 := e.start("host1", nil), e.start("host2", nil)
