@@ -36,7 +36,7 @@ var (
 // its topic, the real scheduler, placement.Index, and real compute agents
 // on fake hosts talking to the conductor through conductor.Client.
 type cloud struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	st     *store.Store
 	pl     *placement.Index
@@ -46,7 +46,7 @@ type cloud struct {
 	images *agenttest.Images
 }
 
-func newCloud(t *testing.T, hosts int) *cloud {
+func newCloud(t testing.TB, hosts int) *cloud {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite://:memory:", nil)
