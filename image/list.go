@@ -44,6 +44,10 @@ type ListQuery struct {
 	// lists what Glance lists by default: for admins every image, for
 	// others public ones, their own and not community ones unless asked.
 	Name, Status, Visibility, Owner, DiskFormat, ContainerFormat string
+	// In: the field (id, name, status, disk_format, container_format,
+	// owner, visibility) must have one of the values (Glance's in:
+	// operator).
+	In map[string][]string
 	// Tags: every tag must be present.
 	Tags []string
 	// Properties: exact matches on extra properties.
@@ -98,6 +102,11 @@ func (s *Store) List(_ context.Context, q ListQuery) ([]Image, bool, error) {
 	case "", "all", Public, Private, Shared, Community:
 	default:
 		return nil, false, fmt.Errorf("%w: visibility: %q is not public, private, shared, community or all", ErrInvalid, q.Visibility)
+	}
+	for field := range q.In {
+		if !slices.Contains(InFields, field) {
+			return nil, false, fmt.Errorf("%w: in: %q is not one of %v", ErrInvalid, field, InFields)
+		}
 	}
 	switch q.MemberStatus {
 	case "", "all", MemberAccepted, MemberPending, MemberRejected:
@@ -185,6 +194,11 @@ func (q *ListQuery) matches(img *Image) bool {
 			return false
 		}
 	}
+	for field, vals := range q.In {
+		if !slices.Contains(vals, fieldValue(img, field)) {
+			return false
+		}
+	}
 	for k, val := range q.Properties {
 		if img.Properties[k] != val {
 			return false
@@ -221,6 +235,29 @@ func compareKey(a, b *Image, k string) int {
 		return cmp.Compare(a.Owner, b.Owner)
 	}
 	return 0
+}
+
+// InFields are the fields ListQuery.In may filter.
+var InFields = []string{"id", "name", "status", "disk_format", "container_format", "owner", "visibility"}
+
+func fieldValue(img *Image, field string) string {
+	switch field {
+	case "id":
+		return img.ID
+	case "name":
+		return img.Name
+	case "status":
+		return img.Status
+	case "disk_format":
+		return img.DiskFormat
+	case "container_format":
+		return img.ContainerFormat
+	case "owner":
+		return img.Owner
+	case "visibility":
+		return img.Visibility
+	}
+	return ""
 }
 
 func deref(p *int64) int64 {

@@ -287,6 +287,13 @@ func TestPagingAndFilters(t *testing.T) {
 	assert.Len(t, m["images"], 1)
 	m = alice.json("GET", "/v2/images?status=active", "", nil, 200)
 	assert.Empty(t, m["images"])
+	m = alice.json("GET", `/v2/images?name=in:img-1,"img-3",nope&limit=10`, "", nil, 200)
+	require.Len(t, m["images"], 2)
+	one := m["images"].([]any)[0].(map[string]any)["id"].(string)
+	m = alice.json("GET", "/v2/images?id="+one, "", nil, 200)
+	assert.Len(t, m["images"], 1)
+	m = alice.json("GET", "/v2/images?id=in:"+one+",x&status=in:queued,active&limit=10", "", nil, 200)
+	assert.Len(t, m["images"], 1)
 }
 
 func TestVersionsAndSchemas(t *testing.T) {

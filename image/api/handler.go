@@ -307,7 +307,35 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	known := []string{"name", "status", "visibility", "owner", "disk_format", "container_format", "tag", "marker",
+	// Glance's in: operator: name=in:a,b or id=in:"x","y".
+	for _, field := range []string{"id", "name", "status", "disk_format", "container_format", "owner"} {
+		if v := q.Get(field); strings.HasPrefix(v, "in:") {
+			if lq.In == nil {
+				lq.In = map[string][]string{}
+			}
+			for part := range strings.SplitSeq(strings.TrimPrefix(v, "in:"), ",") {
+				lq.In[field] = append(lq.In[field], strings.Trim(strings.TrimSpace(part), `"`))
+			}
+			switch field {
+			case "name":
+				lq.Name = ""
+			case "status":
+				lq.Status = ""
+			case "disk_format":
+				lq.DiskFormat = ""
+			case "container_format":
+				lq.ContainerFormat = ""
+			case "owner":
+				lq.Owner = ""
+			}
+		} else if field == "id" && v != "" {
+			if lq.In == nil {
+				lq.In = map[string][]string{}
+			}
+			lq.In["id"] = []string{v}
+		}
+	}
+	known := []string{"id", "name", "status", "visibility", "owner", "disk_format", "container_format", "tag", "marker",
 		"limit", "sort", "sort_key", "sort_dir", "os_hidden", "member_status"}
 	for k, vals := range q {
 		if !slices.Contains(known, k) && len(vals) > 0 {
