@@ -11,6 +11,7 @@ import (
 
 	"github.com/novakit/novakit/compute"
 	"github.com/novakit/novakit/conductor"
+	"github.com/novakit/novakit/internal/testsvc"
 	"github.com/novakit/novakit/queue"
 )
 
@@ -54,9 +55,13 @@ var (
 
 // overQueue serves e's conductor on a mem:// transport and returns a
 // client of it.
-func overQueue(t *testing.T, e *env) *conductor.Client {
+func overQueue(t *testing.T, e *env) *conductor.Client { return overQueueAt(t, e, "mem://") }
+
+// overQueueAt serves e's conductor on the transport at url and returns a
+// client of it.
+func overQueueAt(t *testing.T, e *env, url string) *conductor.Client {
 	t.Helper()
-	tr, err := queue.Open(e.ctx, "mem://")
+	tr, err := queue.Open(e.ctx, url)
 	require.NoError(t, err)
 	t.Cleanup(func() { tr.Close() })
 	srv, err := conductor.Serve(e.ctx, tr, "conductor1", e.c, nil)
@@ -215,4 +220,31 @@ func TestOverQueueRebuildAndUnshelveCasts(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// TestOverRabbitMQ runs the build flow with a reschedule, and the error
+// mapping, over a real RabbitMQ broker.
+func TestOverRabbitMQ(t *testing.T) {
+	url := testsvc.SharedRabbitMQ(t).URL()
+	e := newEnv(t, "", 3, conductor.Config{})
+	e.agent.built = make(chan string, 8)
+	e.agent.fail["host0"] = true
+	cc := overQueueAt(t, e, url)
+	req := e.newInstances(3, small)
+	require.NoError(t, cc.ScheduleAndBuildInstances(e.ctx, req))
+	assert.ElementsMatch(t, req.InstanceUUIDs, waitBuilt(t, e, 3))
+	for _, id := range req.InstanceUUIDs {
+		in, err := cc.GetInstance(e.ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, compute.VMActive, in.VMState)
+		assert.Equal(t, "host1", in.Host)
+	}
+	in := e.instance(req.InstanceUUIDs[0])
+	_, err := cc.UpdateInstance(e.ctx, in.UUID, compute.InstanceUpdate{
+		ExpectedTaskStates: []compute.TaskState{compute.TaskSpawning}, TaskState: compute.Ptr(compute.TaskNone)})
+	require.ErrorIs(t, err, compute.ErrConflict)
+	require.ErrorIs(t, err, compute.ErrInvalidState)
+	e.setTask(in.UUID, compute.VMActive, compute.TaskResizePrep, "req-m", compute.ActionMigrate)
+	err = cc.MigrateServer(e.ctx, in, compute.MigrateRequest{RequestID: "req-m", Host: "nowhere"})
+	require.ErrorIs(t, err, compute.ErrNoValidHost)
 }
