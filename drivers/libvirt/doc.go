@@ -18,7 +18,9 @@
 // pkg-config) and build as usual, or build with -tags libvirt_dlopen, which
 // needs no headers and loads libvirt.so.0 when the program starts. Either
 // way the program needs libvirt's shared libraries at run time, and
-// qemu-img (Debian: qemu-utils) for disks.
+// qemu-img (Debian: qemu-utils) to inspect and convert images, snapshot
+// and resize (new qcow2 overlays and blank disks are written in-process by
+// [WriteQcow2], which is much cheaper than a fork and exec of qemu-img).
 //
 // # Virt type
 //
