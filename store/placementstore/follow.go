@@ -193,6 +193,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 		f.lastPrune = now
 	}
 	f.mu.Unlock()
+	s.forgetTombstones(now)
 	if prune {
 		s.db.writeTx(ctx, func(t *tx) error {
 			_, err := t.exec("DELETE FROM placement_changes WHERE created_at < ?", now.Add(-s.opts.Retention))
@@ -252,6 +253,7 @@ func (s *Service) reload(ctx context.Context, latest map[string]int64) error {
 			return false
 		}
 		s.versions[key] = v
+		delete(s.tombs, key)
 		return true
 	}
 	if v, ok := latest["rc"]; ok && keep("rc", v) {
@@ -269,6 +271,7 @@ func (s *Service) reload(ctx context.Context, latest map[string]int64) error {
 			}
 		} else if keep("p:"+u, latest["p:"+u]) {
 			sy.DeletedProviders = append(sy.DeletedProviders, u)
+			s.tombs["p:"+u] = s.now()
 		}
 	}
 	for _, u := range cu {
@@ -278,6 +281,7 @@ func (s *Service) reload(ctx context.Context, latest map[string]int64) error {
 			}
 		} else if keep("c:"+u, latest["c:"+u]) {
 			sy.DeletedConsumers = append(sy.DeletedConsumers, u)
+			s.tombs["c:"+u] = s.now()
 		}
 	}
 	// Parents before children does not matter to Apply; a parent created
@@ -288,4 +292,19 @@ func (s *Service) reload(ctx context.Context, latest map[string]int64) error {
 		s.recover(ctx, err)
 	}
 	return nil
+}
+
+// forgetTombstones drops the versions of entities deleted longer ago than
+// HoleTimeout: by then no write of this process that ran before the
+// deletion can still be waiting to apply, so the version map stays the
+// size of what exists.
+func (s *Service) forgetTombstones(now time.Time) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	for k, at := range s.tombs {
+		if now.Sub(at) > s.opts.HoleTimeout {
+			delete(s.tombs, k)
+			delete(s.versions, k)
+		}
+	}
 }

@@ -88,6 +88,7 @@ type Service struct {
 	// the Index has, so that an older state never replaces a newer one.
 	applyMu  sync.Mutex
 	versions map[string]int64
+	tombs    map[string]time.Time // deleted entities' keys in versions, and when
 
 	// bmu guards the queue of writes waiting for the batch in progress.
 	bmu        sync.Mutex
@@ -139,7 +140,7 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Service, error) {
 		d.wc = &stmtCache{db: conn.Writer, m: map[string]*sql.Stmt{}, max: 512}
 		d.rc = &stmtCache{db: conn.Reader, m: map[string]*sql.Stmt{}, max: 512}
 	}
-	s := &Service{db: d, opts: o, log: o.Logger, versions: map[string]int64{}, maxLeaders: 1}
+	s := &Service{db: d, opts: o, log: o.Logger, versions: map[string]int64{}, tombs: map[string]time.Time{}, maxLeaders: 1}
 	if d.dialect != store.SQLite {
 		s.maxLeaders = 4
 	}

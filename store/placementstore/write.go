@@ -822,6 +822,7 @@ func (s *Service) gate(sy placement.Sync, id int64) placement.Sync {
 			return false
 		}
 		s.versions[key] = id
+		delete(s.tombs, key)
 		return true
 	}
 	out := placement.Sync{}
@@ -846,6 +847,7 @@ func (s *Service) gate(sy placement.Sync, id int64) placement.Sync {
 	for _, u := range sy.DeletedProviders {
 		if keep("p:" + u) {
 			out.DeletedProviders = append(out.DeletedProviders, u)
+			s.tombs["p:"+u] = s.now()
 		}
 	}
 	for _, c := range sy.Consumers {
@@ -856,6 +858,7 @@ func (s *Service) gate(sy placement.Sync, id int64) placement.Sync {
 	for _, u := range sy.DeletedConsumers {
 		if keep("c:" + u) {
 			out.DeletedConsumers = append(out.DeletedConsumers, u)
+			s.tombs["c:"+u] = s.now()
 		}
 	}
 	return out
@@ -871,6 +874,7 @@ func (s *Service) applyLoaded(ctx context.Context, ld *loaded) {
 			continue
 		}
 		s.versions["p:"+p.uuid] = p.changeID
+		delete(s.tombs, "p:"+p.uuid)
 		if p.full {
 			sy.Providers = append(sy.Providers, p.sync())
 		} else {
@@ -883,6 +887,7 @@ func (s *Service) applyLoaded(ctx context.Context, ld *loaded) {
 			continue
 		}
 		s.versions["c:"+c.c.UUID] = c.changeID
+		delete(s.tombs, "c:"+c.c.UUID)
 		sy.Consumers = append(sy.Consumers, c.c)
 	}
 	err := s.ix.Apply(context.WithoutCancel(ctx), sy)
