@@ -256,6 +256,34 @@ func TestBuildGoesActive(t *testing.T) {
 	assert.Len(t, e.allocations(inst.UUID), 1)
 }
 
+func TestRepeatedBuildMessageIsIgnored(t *testing.T) {
+	e := newEnv(t)
+	a := e.start("host1", nil)
+	inst := e.boot(a, agenttest.BootOptions{})
+	got := e.wait(inst.UUID, agenttest.Settled)
+	require.Equal(t, compute.VMActive, got.VMState)
+	spawns := e.fake.Inject(fake.Fault{Method: fake.MethodSpawn}) // counts calls
+	acts, err := e.cloud.Store.InstanceActions().List(e.ctx, inst.UUID, store.ActionFilter{}, compute.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, acts, 1)
+	req := &compute.BuildRequest{RequestID: acts[0].RequestID, InstanceUUIDs: []string{inst.UUID}}
+	sel := agenttest.Selection("host1", a.Node().UUID, a.Node().HypervisorHostname, got.Flavor)
+	// A redelivered cast, then a stop; whichever the agent handles first,
+	// the build finds the instance past building and does nothing.
+	require.NoError(t, e.cloud.Client.BuildAndRunInstance(e.ctx, "host1", got, req, sel, nil))
+	_, err = e.cloud.Act(e.ctx, inst.UUID, compute.ActionStop, func(ctx context.Context, i *compute.Instance) error {
+		return e.cloud.Client.StopInstance(ctx, i, false)
+	})
+	require.NoError(t, err)
+	e.wait(inst.UUID, agenttest.InState(compute.VMStopped))
+	full, err := e.cloud.Store.InstanceActions().Get(e.ctx, inst.UUID, acts[0].RequestID)
+	require.NoError(t, err)
+	assert.Len(t, full.Events, 1, "no second build event")
+	assert.Empty(t, full.Message)
+	assert.Zero(t, spawns.Calls())
+	assert.Empty(t, e.faults(inst.UUID))
+}
+
 func TestBuildRescheduledToAlternate(t *testing.T) {
 	e := newEnv(t, "host1", "host2")
 	a1, a2 := e.start("host1", nil), e.start("host2", nil)

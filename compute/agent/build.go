@@ -45,14 +45,14 @@ func (a *Agent) buildAndRun(ctx context.Context, args Args) error {
 	}
 	reqID := args.Build.RequestID
 	return a.do(ctx, op{method: MethodBuildAndRun, inst: args.Instance, requestID: reqID, tasks: buildTasks, onFail: failNone,
-		fn: func(ctx context.Context, inst *compute.Instance) error {
+		pre: func(inst *compute.Instance) error {
 			if inst.VMState != compute.VMBuilding {
 				// A repeated message: the build already ended.
-				return expect(inst, compute.TaskScheduling)
+				return &compute.StateConflictError{InstanceUUID: inst.UUID, ExpectedVM: []compute.VMState{compute.VMBuilding}, ActualVM: inst.VMState, ActualTask: inst.TaskState}
 			}
-			if err := expect(inst, compute.TaskScheduling, compute.TaskNone); err != nil {
-				return err
-			}
+			return expect(inst, compute.TaskScheduling, compute.TaskNone)
+		},
+		fn: func(ctx context.Context, inst *compute.Instance) error {
 			return a.build(ctx, inst, reqID, &args)
 		}})
 }

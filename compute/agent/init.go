@@ -39,7 +39,11 @@ func (a *Agent) register(srv *queue.Server) error {
 	}
 	for m, fn := range casts {
 		if err := queue.Handle(srv, m, func(ctx context.Context, args Args) (struct{}, error) {
-			return struct{}{}, fn(ctx, args)
+			err := fn(ctx, args)
+			if isStateConflict(err) {
+				err = nil // a stale or repeated message, or a lost race: logged, nothing to report
+			}
+			return struct{}{}, err
 		}); err != nil {
 			return err
 		}

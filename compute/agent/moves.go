@@ -62,10 +62,8 @@ func (a *Agent) prepResize(ctx context.Context, args Args) error {
 		return compute.InvalidInput("migration", "prep_resize needs the migration and the request")
 	}
 	return a.do(ctx, op{method: MethodPrepResize, inst: args.Instance, tasks: resizeTasks, onFail: failNone,
+		pre: func(inst *compute.Instance) error { return expect(inst, compute.TaskResizePrep) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
-			if err := expect(inst, compute.TaskResizePrep); err != nil {
-				return err
-			}
 			err := a.prep(ctx, inst, m, args.Migrate)
 			if err != nil && ctx.Err() == nil && !isStateConflict(err) {
 				// No reschedule of resizes here: give the source its
@@ -145,10 +143,8 @@ func (a *Agent) resizeInstance(ctx context.Context, args Args) error {
 		return compute.InvalidInput("migration", "resize_instance needs the migration and the request")
 	}
 	return a.do(ctx, op{method: MethodResizeInstance, inst: args.Instance, tasks: resizeTasks, onFail: failError,
+		pre: func(inst *compute.Instance) error { return expect(inst, compute.TaskResizePrep) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
-			if err := expect(inst, compute.TaskResizePrep); err != nil {
-				return err
-			}
 			err := a.resizeSource(ctx, inst, m, args.Migrate)
 			if err != nil && ctx.Err() == nil && !isStateConflict(err) {
 				a.migrationStatus(ctx, m, nil, compute.MigrationError)
@@ -206,10 +202,8 @@ func (a *Agent) finishResize(ctx context.Context, args Args) error {
 		return compute.InvalidInput("migration", "finish_resize needs the migration")
 	}
 	return a.do(ctx, op{method: MethodFinishResize, inst: args.Instance, tasks: resizeTasks, onFail: failError,
+		pre: func(inst *compute.Instance) error { return expect(inst, compute.TaskResizeMigrated) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
-			if err := expect(inst, compute.TaskResizeMigrated); err != nil {
-				return err
-			}
 			err := a.finishDest(ctx, inst, m, args.DiskInfo)
 			if err != nil && ctx.Err() == nil && !isStateConflict(err) {
 				a.migrationStatus(ctx, m, nil, compute.MigrationError)
@@ -268,13 +262,16 @@ func (a *Agent) confirmResize(ctx context.Context, args Args) error {
 	}
 	return a.do(ctx, op{method: MethodConfirmResize, inst: args.Instance, onFail: failError,
 		tasks: []compute.TaskState{compute.TaskNone, compute.TaskResizeConfirming},
+		pre: func(inst *compute.Instance) error {
+			if inst.VMState != compute.VMResized {
+				return &compute.StateConflictError{InstanceUUID: inst.UUID, ExpectedVM: []compute.VMState{compute.VMResized}, ActualVM: inst.VMState, ActualTask: inst.TaskState}
+			}
+			return nil
+		},
 		fn: func(ctx context.Context, inst *compute.Instance) error {
 			m, err := a.freshMigration(ctx, m)
 			if err != nil {
 				return err
-			}
-			if inst.VMState != compute.VMResized {
-				return &compute.StateConflictError{InstanceUUID: inst.UUID, ExpectedVM: []compute.VMState{compute.VMResized}, ActualVM: inst.VMState, ActualTask: inst.TaskState}
 			}
 			cm, err := a.coldMigrator()
 			if err != nil {
@@ -313,12 +310,10 @@ func (a *Agent) revertResize(ctx context.Context, args Args) error {
 	}
 	task := taskOf(compute.ActionRevertResize)
 	return a.do(ctx, op{method: MethodRevertResize, inst: args.Instance, tasks: []compute.TaskState{task}, onFail: failError,
+		pre: func(inst *compute.Instance) error { return expect(inst, task) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
 			m, err := a.freshMigration(ctx, m)
 			if err != nil {
-				return err
-			}
-			if err := expect(inst, task); err != nil {
 				return err
 			}
 			if err := compute.IgnoreNotFound(a.o.Driver.Destroy(ctx, compute.GuestOf(inst), compute.DestroyOptions{})); err != nil {
@@ -340,12 +335,10 @@ func (a *Agent) finishRevertResize(ctx context.Context, args Args) error {
 	}
 	task := taskOf(compute.ActionRevertResize)
 	return a.do(ctx, op{method: MethodFinishRevert, inst: args.Instance, tasks: []compute.TaskState{task}, onFail: failError,
+		pre: func(inst *compute.Instance) error { return expect(inst, task) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
 			m, err := a.freshMigration(ctx, m)
 			if err != nil {
-				return err
-			}
-			if err := expect(inst, task); err != nil {
 				return err
 			}
 			return a.finishRevert(ctx, inst, m, task)
@@ -444,10 +437,8 @@ var snapshotTasks = []compute.TaskState{
 // snapshotInstance is Nova's snapshot_instance.
 func (a *Agent) snapshotInstance(ctx context.Context, args Args) error {
 	return a.do(ctx, op{method: MethodSnapshot, inst: args.Instance, tasks: snapshotTasks, onFail: failRevert,
+		pre: func(inst *compute.Instance) error { return expect(inst, compute.TaskImageSnapshotPending) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
-			if err := expect(inst, compute.TaskImageSnapshotPending); err != nil {
-				return err
-			}
 			if _, err := a.o.Conductor.UpdateInstance(ctx, inst.UUID, compute.InstanceUpdate{
 				ExpectedTaskStates: []compute.TaskState{compute.TaskImageSnapshotPending}, TaskState: compute.Ptr(compute.TaskImageSnapshot),
 			}); err != nil {
@@ -478,10 +469,8 @@ var shelveTasks = []compute.TaskState{
 // ShelvedOffloadTime is 0.
 func (a *Agent) shelveInstance(ctx context.Context, args Args) error {
 	return a.do(ctx, op{method: MethodShelve, inst: args.Instance, tasks: shelveTasks, onFail: failRevert,
+		pre: func(inst *compute.Instance) error { return expect(inst, compute.TaskShelving) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
-			if err := expect(inst, compute.TaskShelving); err != nil {
-				return err
-			}
 			g := compute.GuestOf(inst)
 			timeout := time.Duration(0)
 			if args.CleanShutdown {
@@ -572,10 +561,8 @@ func (a *Agent) PollShelved(ctx context.Context) {
 func (a *Agent) shelveOffloadInstance(ctx context.Context, args Args) error {
 	task := taskOf(compute.ActionShelveOffload)
 	return a.do(ctx, op{method: MethodShelveOffload, inst: args.Instance, tasks: []compute.TaskState{task}, onFail: failRevert,
+		pre: func(inst *compute.Instance) error { return expect(inst, task) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
-			if err := expect(inst, task); err != nil {
-				return err
-			}
 			return a.offload(ctx, inst, []compute.TaskState{task})
 		}})
 }
@@ -607,10 +594,8 @@ func (a *Agent) offload(ctx context.Context, inst *compute.Instance, expected []
 func (a *Agent) unshelveInstance(ctx context.Context, args Args) error {
 	task := taskOf(compute.ActionUnshelve)
 	return a.do(ctx, op{method: MethodUnshelve, inst: args.Instance, tasks: []compute.TaskState{task}, onFail: failRevert,
+		pre: func(inst *compute.Instance) error { return expect(inst, task) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
-			if err := expect(inst, task); err != nil {
-				return err
-			}
 			sys := maps.Clone(inst.SystemMetadata)
 			imageID := sys[sysShelvedImageID]
 			delete(sys, sysShelvedAt)
@@ -691,10 +676,8 @@ func (a *Agent) rebuildInstance(ctx context.Context, args Args) error {
 	}
 	req := args.Rebuild
 	return a.do(ctx, op{method: MethodRebuild, inst: args.Instance, tasks: rebuildTasks, onFail: failError,
+		pre: func(inst *compute.Instance) error { return expect(inst, compute.TaskRebuilding) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
-			if err := expect(inst, compute.TaskRebuilding); err != nil {
-				return err
-			}
 			err := a.rebuild(ctx, inst, req, args.Migration, args.Chosen)
 			if err != nil && ctx.Err() == nil && !isStateConflict(err) && args.Migration != nil {
 				a.migrationStatus(ctx, args.Migration, nil, compute.MigrationFailed)

@@ -48,7 +48,11 @@ type op struct {
 	missingOK bool
 	// requestID overrides the request id from the message's context.
 	requestID string
-	fn        func(ctx context.Context, inst *compute.Instance) error
+	// pre checks the instance as read before anything is recorded: a
+	// message that finds the instance in another state (repeated,
+	// stale) fails it and does nothing, not even an action event.
+	pre func(inst *compute.Instance) error
+	fn  func(ctx context.Context, inst *compute.Instance) error
 }
 
 // requestIDFrom returns the request id the message carries, or a new one.
@@ -78,12 +82,17 @@ func (a *Agent) do(ctx context.Context, o op) error {
 		reqID = requestIDFrom(ctx)
 	}
 	event := "compute_" + o.method
-	evStarted := a.startEvent(ctx, o.inst.UUID, reqID, event)
-
 	inst, err := a.o.Conductor.GetInstance(ctx, o.inst.UUID)
 	if errors.Is(err, compute.ErrNotFound) && o.missingOK {
 		inst, err = o.inst, nil
 	}
+	if err == nil && o.pre != nil {
+		if err := o.pre(inst); err != nil {
+			a.log.Info("agent: ignoring a stale or repeated message", "method", o.method, "instance", inst.UUID, "err", err)
+			return err
+		}
+	}
+	evStarted := a.startEvent(ctx, o.inst.UUID, reqID, event)
 	if err == nil {
 		err = o.fn(ctx, inst)
 	}
@@ -239,10 +248,8 @@ func (a *Agent) deleteAllocations(ctx context.Context, consumer string) error {
 func (a *Agent) powerOp(ctx context.Context, method string, in *compute.Instance, act compute.Action, to compute.VMState, call func(ctx context.Context, g compute.Guest) error) error {
 	task := taskOf(act)
 	return a.do(ctx, op{method: method, inst: in, tasks: []compute.TaskState{task}, onFail: failRevert,
+		pre: func(inst *compute.Instance) error { return expect(inst, task) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
-			if err := expect(inst, task); err != nil {
-				return err
-			}
 			g := compute.GuestOf(inst)
 			if err := call(ctx, g); err != nil {
 				return err
@@ -304,6 +311,7 @@ func (a *Agent) rebootInstance(ctx context.Context, args Args) error {
 		tasks, started = hardRebootTasks, compute.TaskRebootStartedHard
 	}
 	return a.do(ctx, op{method: MethodReboot, inst: args.Instance, tasks: tasks, onFail: failNone,
+		pre: func(inst *compute.Instance) error { return expect(inst, tasks...) },
 		fn: func(ctx context.Context, inst *compute.Instance) error {
 			return a.reboot(ctx, inst, kind, tasks, started)
 		}})
