@@ -124,6 +124,9 @@ func (s *Service) MigrateServer(ctx context.Context, inst *compute.Instance, req
 	if err := s.moveToMigration(ctx, cur.UUID, mig.UUID); err != nil {
 		return s.rollbackMigration(ctx, cur, mig, req.RequestID, err)
 	}
+	if err := s.dropStaleClaim(ctx, cur.UUID, mig.UUID); err != nil {
+		return s.rollbackMigration(ctx, cur, mig, req.RequestID, err)
+	}
 	spec, err := s.specFor(ctx, cur)
 	if err != nil {
 		return s.rollbackMigration(ctx, cur, mig, req.RequestID, err)
@@ -163,6 +166,21 @@ func (s *Service) MigrateServer(ctx context.Context, inst *compute.Instance, req
 	}
 	s.finishEvent(ctx, cur.UUID, req.RequestID, EventMigrateServer, nil)
 	return nil
+}
+
+// dropStaleClaim releases what the instance's consumer holds while the
+// migration's consumer holds the source: moveToMigration empties the
+// instance consumer atomically, so anything there is a destination claim
+// of an earlier, interrupted attempt of the same request, and the
+// scheduler's claim (consumer generation null) would fail on it.
+func (s *Service) dropStaleClaim(ctx context.Context, instUUID, migUUID string) error {
+	if _, ok, err := s.consumer(ctx, migUUID); err != nil || !ok {
+		return err
+	}
+	if _, ok, err := s.consumer(ctx, instUUID); err != nil || !ok {
+		return err
+	}
+	return s.release(ctx, instUUID)
 }
 
 // rollbackMigration undoes a resize or cold migration the conductor
@@ -260,6 +278,9 @@ func (s *Service) RebuildInstance(ctx context.Context, inst *compute.Instance, r
 		return fmt.Errorf("conductor: evacuate: migration record: %w", err)
 	}
 	if err := s.moveToMigration(ctx, cur.UUID, mig.UUID); err != nil {
+		return s.failRebuild(ctx, cur, req, mig, false, err)
+	}
+	if err := s.dropStaleClaim(ctx, cur.UUID, mig.UUID); err != nil {
 		return s.failRebuild(ctx, cur, req, mig, false, err)
 	}
 	spec, err := s.specFor(ctx, cur)

@@ -163,3 +163,29 @@ func TestRecoverLeavesAgentOwnedMovesAlone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, compute.MigrationPreMigrating, m.Status)
 }
+
+func TestMigrateRetriedAfterInterruptedAttempt(t *testing.T) {
+	e := newEnv(t, "", 3, conductor.Config{})
+	in := e.active(small)
+	e.setTask(in.UUID, compute.VMActive, compute.TaskResizePrep, "req-r", compute.ActionResize)
+	nf := medium
+	req := compute.MigrateRequest{RequestID: "req-r", NewFlavor: &nf}
+	// The first attempt dies right after the scheduler's claim.
+	e.sched.afterClaim = func(string) { runtime.Goexit() }
+	dies(func() { _ = e.c.MigrateServer(e.ctx, in, req) })
+	e.sched.afterClaim = nil
+	// The API's retry of the same request finishes the job.
+	require.NoError(t, e.c.MigrateServer(e.ctx, in, req))
+	migID := conductor.MigrationUUID(in.UUID, "req-r")
+	m, err := e.st.Migrations().Get(e.ctx, migID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.MigrationPreMigrating, m.Status)
+	assert.NotEmpty(t, m.DestCompute)
+	assert.Equal(t, map[string]map[string]int64{e.hosts[0].RP: {"VCPU": 1, "MEMORY_MB": 512, "DISK_GB": 1}}, e.allocs(migID))
+	dest := e.allocs(in.UUID)
+	require.Len(t, dest, 1)
+	for _, res := range dest {
+		assert.Equal(t, map[string]int64{"VCPU": 2, "MEMORY_MB": 2048, "DISK_GB": 20}, res)
+	}
+	assert.Len(t, e.agent.castsOf("prep_resize"), 1)
+}
