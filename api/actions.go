@@ -281,7 +281,7 @@ func (a *API) checkResizeQuota(ctx context.Context, inst *compute.Instance, fl *
 	if err != nil {
 		return err
 	}
-	used, err := a.usage(ctx, inst.ProjectID)
+	used, err := a.instanceUsage(ctx, inst.ProjectID)
 	if err != nil {
 		return err
 	}

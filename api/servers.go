@@ -109,7 +109,7 @@ func (a *API) knownZones(ctx context.Context) (map[string]bool, error) {
 // Limits returns the project's limits and usage (GET /limits and quota
 // detail).
 func (a *API) usage(ctx context.Context, projectID string) (map[string]int, error) {
-	u, err := a.st.Instances().Usage(ctx, projectID, "")
+	m, err := a.instanceUsage(ctx, projectID)
 	if err != nil {
 		return nil, err
 	}
@@ -117,20 +117,23 @@ func (a *API) usage(ctx context.Context, projectID string) (map[string]int, erro
 	if err != nil {
 		return nil, err
 	}
-	return map[string]int{
-		compute.QuotaInstances: u.Instances, compute.QuotaCores: u.VCPUs, compute.QuotaRAM: u.MemoryMB,
-		compute.QuotaServerGroups: len(groups),
-	}, nil
+	m[compute.QuotaServerGroups] = len(groups)
+	return m, nil
+}
+
+// instanceUsage counts the project's live instances, cores and RAM.
+func (a *API) instanceUsage(ctx context.Context, projectID string) (map[string]int, error) {
+	u, err := a.st.Instances().Usage(ctx, projectID, "")
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int{compute.QuotaInstances: u.Instances, compute.QuotaCores: u.VCPUs, compute.QuotaRAM: u.MemoryMB}, nil
 }
 
 // checkInstanceQuota returns how many instances (≤ max, ≥ min) the
 // project may create with the flavor, or a *QuotaError.
-func (a *API) checkInstanceQuota(ctx context.Context, projectID string, fl *compute.Flavor, minCount, maxCount int) (int, error) {
-	limits, err := a.st.Quotas().Limits(ctx, projectID, "")
-	if err != nil {
-		return 0, err
-	}
-	used, err := a.usage(ctx, projectID)
+func (a *API) checkInstanceQuota(ctx context.Context, projectID string, limits map[string]int, fl *compute.Flavor, minCount, maxCount int) (int, error) {
+	used, err := a.instanceUsage(ctx, projectID)
 	if err != nil {
 		return 0, err
 	}
@@ -319,7 +322,7 @@ func (a *API) CreateServers(ctx context.Context, req CreateRequest) (*CreateResu
 		}
 	}
 	// Quota.
-	count, err := a.checkInstanceQuota(ctx, c.ProjectID, fl, req.MinCount, req.MaxCount)
+	count, err := a.checkInstanceQuota(ctx, c.ProjectID, limits, fl, req.MinCount, req.MaxCount)
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +441,7 @@ func (a *API) CreateServers(ctx context.Context, req CreateRequest) (*CreateResu
 	}
 	// Recheck quota now that the instances count (Nova's recheck_quota):
 	// concurrent creates may have raced past the first check.
-	if used, err := a.usage(ctx, c.ProjectID); err == nil {
+	if used, err := a.instanceUsage(ctx, c.ProjectID); err == nil {
 		for _, r := range []string{compute.QuotaInstances, compute.QuotaCores, compute.QuotaRAM} {
 			if lim := limits[r]; lim >= 0 && used[r] > lim {
 				cleanup()
