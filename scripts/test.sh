@@ -10,10 +10,13 @@
 #   e.g. bash scripts/test.sh -v -run TestX ./internal/testsvc/
 set -euo pipefail
 
-# Debian packages the test suite needs: a C toolchain for go test -race (the race detector needs cgo) and
-# the real servers internal/testsvc starts, and the openstack CLI (with osc-placement) the client tests drive. Later work adds e.g. libvirt-dev pkg-config qemu-system-x86
-# qemu-utils python3-openstackclient here.
-PACKAGES=(gcc libc6-dev postgresql mariadb-server mariadb-client rabbitmq-server python3-openstackclient python3-osc-placement)
+# Debian packages the test suite needs: a C toolchain for go test -race (the race detector needs cgo),
+# the real servers internal/testsvc starts, the openstack CLI (with osc-placement) the client tests drive,
+# and for drivers/libvirt: the binding's headers, libvirtd with its QEMU driver, QEMU (TCG) and qemu-img,
+# and busybox + cpio for the tiny guest's initramfs (drivers/libvirt/testdata/setup.sh builds it).
+PACKAGES=(gcc libc6-dev pkg-config postgresql mariadb-server mariadb-client rabbitmq-server
+	python3-openstackclient python3-osc-placement
+	libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static cpio)
 
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -71,6 +74,15 @@ if [[ $(id -u) -eq 0 ]]; then
 		chown rabbitmq:rabbitmq "$cookie"
 		chmod 0400 "$cookie"
 	fi
+fi
+# libvirtd and virtlogd (no systemd here: started by hand), and the tiny guest the real-QEMU tests boot.
+# setup.sh prints NAME=VALUE lines for the tests on its last lines.
+if [[ $(id -u) -eq 0 ]]; then
+	step "libvirt: daemons and test guest"
+	libvirt_env=$(sh drivers/libvirt/testdata/setup.sh) || die "drivers/libvirt/testdata/setup.sh failed"
+	while IFS= read -r line; do
+		[[ $line == NOVAKIT_LIBVIRT_*=* ]] && export "${line?}"
+	done <<<"$libvirt_env"
 fi
 setup_secs=$(($(now) - setup_start))
 
