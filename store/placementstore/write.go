@@ -54,10 +54,15 @@ type job struct {
 	ctx  context.Context
 	spec writeSpec
 	done chan struct{}
+	// groupID is the change log entry of the batch the write runs in
+	// (0: it logs its own).
+	groupID int64
 	// results
 	ld       *loaded
 	sy       placement.Sync
 	changeID int64
+	entities string
+	applied  bool // the leader applied it to the Index
 	err      error
 }
 
@@ -83,7 +88,7 @@ func (s *Service) write(ctx context.Context, spec writeSpec) error {
 			if j.ld != nil && isConflict(err) {
 				s.applyLoaded(ctx, j.ld)
 			}
-		} else if j.changeID > 0 {
+		} else if j.changeID > 0 && !j.applied {
 			s.applyOwn(ctx, j.sy, j.changeID)
 		}
 		if err == nil || !isRetryable(err) {
@@ -165,9 +170,17 @@ func (s *Service) runBatch(jobs []*job) {
 		if err != nil {
 			s.log.Debug("placementstore: batch aborted; running its writes one by one", "writes", len(group), "error", err)
 			for _, j := range group {
-				j.ld, j.sy, j.changeID, j.err = nil, placement.Sync{}, 0, nil
+				j.ld, j.sy, j.changeID, j.groupID, j.err = nil, placement.Sync{}, 0, 0, nil
 			}
 			alone = append(alone, group...)
+		} else {
+			// The writes share one change id: apply them in their order.
+			for _, j := range group {
+				if j.err == nil && j.changeID > 0 {
+					s.applyOwn(j.ctx, j.sy, j.changeID)
+					j.applied = true
+				}
+			}
 		}
 	}
 	for _, j := range alone {
@@ -196,7 +209,13 @@ func (s *Service) runGroup(t *tx, group []*job) error {
 	if err != nil {
 		return err
 	}
+	gid, err := t.logChange("", s.now())
+	if err != nil {
+		return err
+	}
+	var entities []string
 	for _, j := range group {
+		j.groupID = gid
 		ld := &loaded{provs: map[string]*provRow{}, cons: map[string]*consRow{}, asked: j.spec.consumers}
 		add := func(u string) {
 			if p := provs[u]; p != nil {
@@ -220,6 +239,7 @@ func (s *Service) runGroup(t *tx, group []*job) error {
 		if j.err != nil || j.changeID == 0 {
 			continue
 		}
+		entities = append(entities, j.entities)
 		// Later writes of the batch see this one's providers as written.
 		for _, p := range j.sy.Counts {
 			row := provs[p.UUID]
@@ -228,6 +248,9 @@ func (s *Service) runGroup(t *tx, group []*job) error {
 		for _, u := range j.sy.DeletedProviders {
 			delete(provs, u)
 		}
+	}
+	if _, err := t.exec("UPDATE placement_changes SET entities = ? WHERE id = ?", strings.Join(entities, " "), gid); err != nil {
+		return t.d.wrap(err, "writing the change log")
 	}
 	return nil
 }
@@ -299,7 +322,10 @@ func (s *Service) runJobOn(t *tx, j *job, ld *loaded) error {
 	if d.empty() {
 		return nil
 	}
-	if j.changeID, err = t.logChange(d.entities(), now); err != nil {
+	j.entities = d.entities()
+	if j.groupID > 0 {
+		j.changeID = j.groupID
+	} else if j.changeID, err = t.logChange(j.entities, now); err != nil {
 		return err
 	}
 	if err := t.writeDiff(j.ld, d, j.changeID, now); err != nil {
