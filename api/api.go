@@ -64,6 +64,15 @@ type Images interface {
 	DeleteImage(ctx context.Context, id string) error
 }
 
+// Allocations is the part of placement the API uses: dropping the
+// allocations of an instance it deletes itself (Nova's local delete).
+// placement.Index, store/placementstore.Service and placement/client.Client
+// have it. Deleting a consumer that holds nothing is not an error the API
+// cares about: failures are logged, never returned.
+type Allocations interface {
+	DeleteAllocations(ctx context.Context, consumer string) error
+}
+
 // Options configure an [API]. Store is required; the others have
 // defaults as documented.
 type Options struct {
@@ -79,6 +88,10 @@ type Options struct {
 	// Without one, imageRef is taken as it is (no size checks) and
 	// snapshots fail with compute.ErrUnavailable.
 	Images Images
+	// Placement, when set, has the allocations of locally deleted
+	// instances removed (a scheduler may have claimed for an instance
+	// deleted while it was being scheduled, or whose host is down).
+	Placement Allocations
 	// Policy decides who may do what; default [DefaultPolicy].
 	Policy Policy
 	// Logger; default slog.Default().
@@ -113,6 +126,7 @@ type API struct {
 	conductor Conductor
 	agent     Agent
 	images    Images
+	placement Allocations
 	policy    Policy
 	log       *slog.Logger
 	now       func() time.Time
@@ -128,7 +142,7 @@ func New(opts Options) (*API, error) {
 		return nil, fmt.Errorf("api: Options.Store is required: %w", compute.ErrInvalidInput)
 	}
 	a := &API{
-		st: opts.Store, conductor: opts.Conductor, agent: opts.Agent, images: opts.Images,
+		st: opts.Store, conductor: opts.Conductor, agent: opts.Agent, images: opts.Images, placement: opts.Placement,
 		policy: opts.Policy, log: opts.Logger, now: opts.Now, downTime: opts.ServiceDownTime,
 		maxLimit: opts.MaxLimit, defaultAZ: opts.DefaultAvailabilityZone, passwords: !opts.DisablePasswords,
 	}

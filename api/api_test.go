@@ -205,8 +205,23 @@ func TestCreateCastFailureLeavesNothing(t *testing.T) {
 	assert.Zero(t, u.Instances, "a failed hand-off leaves no live instance to count against quota")
 }
 
+type allocRecorder struct {
+	mu      sync.Mutex
+	deleted []string
+}
+
+func (r *allocRecorder) DeleteAllocations(_ context.Context, consumer string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deleted = append(r.deleted, consumer)
+	return nil
+}
+
 func TestLocalDeleteOfUnscheduled(t *testing.T) {
-	a, st, rec := setup(t)
+	_, st, rec := setup(t)
+	allocs := &allocRecorder{}
+	a, err := api.New(api.Options{Store: st, Conductor: rec, Agent: rec, Images: noImages{}, Placement: allocs})
+	require.NoError(t, err)
 	ctx := as("u1", "p1")
 	res, err := a.CreateServers(ctx, api.CreateRequest{Name: "a", FlavorRef: "1", ImageRef: img})
 	require.NoError(t, err)
@@ -218,6 +233,7 @@ func TestLocalDeleteOfUnscheduled(t *testing.T) {
 	assert.True(t, got.Deleted)
 	assert.Equal(t, compute.VMDeleted, got.VMState)
 	require.ErrorIs(t, a.DeleteServer(ctx, id), compute.ErrNotFound)
+	assert.Equal(t, []string{id}, allocs.deleted, "a claim made while scheduling is dropped")
 }
 
 // active stores an instance as if built on host1 with a live service.

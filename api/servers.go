@@ -656,6 +656,7 @@ func (a *API) DeleteServer(ctx context.Context, id string) error {
 				return err
 			}
 			_ = a.st.ServerGroups().RemoveMember(ctx, inst.UUID)
+			a.dropAllocations(ctx, inst.UUID)
 			_, _ = a.st.InstanceActions().Finish(ctx, inst.UUID, rid, "")
 			return nil
 		}
@@ -673,6 +674,17 @@ func (a *API) DeleteServer(ctx context.Context, id string) error {
 			return fmt.Errorf("api: cast terminate_instance: %w", err)
 		}
 		return nil
+	}
+}
+
+// dropAllocations removes the instance's placement allocations, if the
+// API has a placement client; failures are logged.
+func (a *API) dropAllocations(ctx context.Context, id string) {
+	if a.placement == nil {
+		return
+	}
+	if err := a.placement.DeleteAllocations(context.WithoutCancel(ctx), id); err != nil {
+		a.log.Debug("api: delete allocations of a locally deleted instance", "instance", id, "err", err)
 	}
 }
 
