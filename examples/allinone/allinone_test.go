@@ -264,7 +264,7 @@ func TestOpenStackCLI(t *testing.T) {
 
 // cloudsEntry reads the admin password and identity URL back from the
 // data directory.
-func adminAuth(t *testing.T, data string, off int) gophercloud.AuthOptions {
+func adminAuth(t testing.TB, data string, off int) gophercloud.AuthOptions {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(data, "passwords"))
 	require.NoError(t, err)

@@ -303,9 +303,17 @@ func (c *cloud) stop(ctx context.Context) error {
 	if c.bgCancel != nil {
 		c.bgCancel()
 	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, a := range c.agents {
-		errs = append(errs, a.Wait())
+		wg.Go(func() {
+			err := a.Wait()
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	c.bg.Wait()
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		errs = append(errs, c.closers[i](ctx))
