@@ -1,0 +1,325 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/novakit/novakit/api"
+	"github.com/novakit/novakit/compute"
+	"github.com/novakit/novakit/compute/agent"
+	"github.com/novakit/novakit/conductor"
+	plclient "github.com/novakit/novakit/placement/client"
+	"github.com/novakit/novakit/queue"
+	"github.com/novakit/novakit/scheduler"
+	"github.com/novakit/novakit/store"
+	"github.com/novakit/novakit/store/placementstore"
+)
+
+// DefaultDrainTimeout bounds the drain after ctx ends when a config's
+// DrainTimeout is zero.
+const DefaultDrainTimeout = 30 * time.Second
+
+// Default listen addresses (ARCHITECTURE.md: OpenStack's ports where there
+// is one; the health and metrics listeners of the queue-only services have
+// none in OpenStack and take the next free numbers after placement's).
+const (
+	DefaultAPIListen       = "127.0.0.1:8774"
+	DefaultSchedulerListen = "127.0.0.1:8781"
+	DefaultConductorListen = "127.0.0.1:8782"
+	DefaultComputeListen   = "127.0.0.1:8783"
+)
+
+// Common is what every daemon's config shares.
+type Common struct {
+	// Listen is the host:port of the daemon's HTTP listener (API, or
+	// /healthz and /metrics only); "" takes the daemon's default; port 0
+	// picks a free port.
+	Listen string
+	// Logger receives the "listening on ADDR" line, the drain and errors;
+	// nil is slog.Default().
+	Logger *slog.Logger
+	// DrainTimeout bounds the drain once ctx ends (default
+	// DefaultDrainTimeout).
+	DrainTimeout time.Duration
+	// Ready, if set, is called with the bound HTTP address once the daemon
+	// serves.
+	Ready func(addr net.Addr)
+}
+
+func (c *Common) defaults(listen string) {
+	if c.Listen == "" {
+		c.Listen = listen
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+}
+
+// Placement is what the daemons need of placement: the union of what the
+// conductor, the scheduler, the agents and the API use. Both
+// placement/client.Client and store/placementstore.Service implement it.
+type Placement interface {
+	conductor.Placement
+	scheduler.Placement
+	agent.Placement
+	api.Allocations
+}
+
+var (
+	_ Placement = (*plclient.Client)(nil)
+	_ Placement = (*placementstore.Service)(nil)
+)
+
+// OpenPlacement opens placement by URL: http(s)://host:8778 is the
+// Placement REST API (token is sent as X-Auth-Token; "admin" for a
+// placement daemon running -auth noauth), anything else a placement
+// database (sqlite://, postgres://, mysql://) shared with the placement
+// daemons. The returned function closes it.
+func OpenPlacement(ctx context.Context, rawURL, token string, log *slog.Logger) (Placement, func() error, error) {
+	if rawURL == "" {
+		return nil, nil, errors.New("placement: no URL (want http://host:8778 or a database URL)")
+	}
+	if strings.HasPrefix(rawURL, "http://") || strings.HasPrefix(rawURL, "https://") {
+		var o plclient.Options
+		if token != "" {
+			o.Token = plclient.StaticToken(token)
+		}
+		c, err := plclient.New(rawURL, o)
+		if err != nil {
+			return nil, nil, fmt.Errorf("placement %s: %w", rawURL, err)
+		}
+		return c, func() error { return nil }, nil
+	}
+	s, err := placementstore.Open(ctx, rawURL, &placementstore.Options{Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("placement: %s", oneLine(err))
+	}
+	return s, s.Close, nil
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+// openStore opens the compute database, migrating its schema.
+func openStore(ctx context.Context, rawURL string) (*store.Store, error) {
+	if rawURL == "" {
+		return nil, errors.New("no database URL (-db postgres://…, mysql://… or sqlite://FILE)")
+	}
+	st, err := store.Open(ctx, rawURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %s", redact(rawURL), oneLine(err))
+	}
+	return st, nil
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// rpc is the queue side every daemon shares: the transport, the error
+// codes of every RPC service (so errors survive the wire) and a client.
+type rpc struct {
+	tr    *queue.Transport
+	codes *queue.ErrorCodes
+	qc    *queue.Client
+}
+
+func openRPC(ctx context.Context, rawURL string, log *slog.Logger) (*rpc, error) {
+	if rawURL == "" {
+		return nil, errors.New("no queue URL (-queue amqp://user:pass@host:5672/ or mem://)")
+	}
+	tr, err := queue.Open(ctx, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %s", oneLine(err))
+	}
+	r := &rpc{tr: tr, codes: conductor.ErrorCodes()}
+	for _, reg := range []func(*queue.ErrorCodes) error{scheduler.RegisterErrors, agent.RegisterErrors} {
+		if err := reg(r.codes); err != nil {
+			tr.Close()
+			return nil, err
+		}
+	}
+	if r.qc, err = tr.NewClient(queue.ClientConfig{Errors: r.codes, Logger: log}); err != nil {
+		tr.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *rpc) close() error {
+	return errors.Join(r.qc.Close(), r.tr.Close())
+}
+
+// httpService is a daemon's HTTP listener: its handler (if any) plus
+// /healthz and /metrics.
+type httpService struct {
+	srv  *http.Server
+	addr net.Addr
+	errc chan error
+}
+
+// newRegistry returns a Prometheus registry with the Go runtime and
+// process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// startHTTP listens on c.Listen and serves h (nil: only /healthz and
+// /metrics). health reports whether the daemon can work.
+func startHTTP(ctx context.Context, c Common, name string, h http.Handler, health func(context.Context) error, reg *prometheus.Registry) (*httpService, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.Listen)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			err = oe.Err
+		}
+		return nil, fmt.Errorf("cannot listen on %s: %w", c.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		hctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := health(hctx); err != nil {
+			http.Error(w, name+" unhealthy: "+oneLine(err), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if h != nil {
+		mux.Handle("/", h)
+	}
+	s := &httpService{
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+			ErrorLog:          slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn),
+		},
+		addr: ln.Addr(),
+		errc: make(chan error, 1),
+	}
+	go func() { s.errc <- s.srv.Serve(ln) }()
+	level := slog.LevelInfo
+	for level < slog.LevelError && !c.Logger.Enabled(ctx, level) {
+		level += 4
+	}
+	c.Logger.Log(ctx, level, name+" listening on "+ln.Addr().String(), slog.String("addr", ln.Addr().String()))
+	if c.Ready != nil {
+		c.Ready(ln.Addr())
+	}
+	return s, nil
+}
+
+// shutdown stops accepting connections and waits for requests in flight.
+func (s *httpService) shutdown(ctx context.Context) error {
+	if err := s.srv.Shutdown(ctx); err != nil {
+		_ = s.srv.Close()
+		return err
+	}
+	if err := <-s.errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// waitOrFail blocks until ctx ends (nil) or the HTTP server fails.
+func (s *httpService) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-s.errc:
+		s.errc <- err
+		return fmt.Errorf("serving: %w", err)
+	}
+}
+
+// instrument counts and times the requests h serves.
+func instrument(reg *prometheus.Registry, h http.Handler) http.Handler {
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "novakit_api_requests_total", Help: "Compute API requests by method and status code.",
+	}, []string{"method", "code"})
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "novakit_api_request_duration_seconds", Help: "Compute API request durations.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+	}, []string{"method"})
+	reg.MustRegister(reqs, dur)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		reqs.WithLabelValues(r.Method, strconv.Itoa(sw.code)).Inc()
+		dur.WithLabelValues(r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// serviceRecord registers (host, binary) in the services table, or finds
+// it, and heartbeats it every interval until ctx ends, so that `manage
+// service list` and the API's os-services show the daemon.
+func serviceRecord(ctx context.Context, st *store.Store, host, binary, topic string, interval time.Duration, log *slog.Logger) error {
+	svc, err := st.Services().GetByHostBinary(ctx, host, binary)
+	if err != nil {
+		svc, err = st.Services().Create(ctx, &compute.Service{Host: host, Binary: binary, Topic: topic})
+		if err != nil {
+			// Another process created it meanwhile.
+			if svc, err = st.Services().GetByHostBinary(ctx, host, binary); err != nil {
+				return fmt.Errorf("service record %s/%s: %s", host, binary, oneLine(err))
+			}
+		}
+	}
+	id := svc.UUID
+	if _, err := st.Services().Heartbeat(ctx, id); err != nil {
+		return fmt.Errorf("service record %s/%s: %s", host, binary, oneLine(err))
+	}
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := st.Services().Heartbeat(ctx, id); err != nil && ctx.Err() == nil {
+					log.Warn("service heartbeat failed", slog.String("binary", binary), slog.String("error", oneLine(err)))
+				}
+			}
+		}
+	}()
+	return nil
+}
