@@ -201,13 +201,22 @@ func rescheduleFrom(req *compute.BuildRequest, uuid string, failed compute.Selec
 // and MaxRetriesExceeded). Only an instance still building and owned by
 // the conductor (task scheduling or None) is buried; otherwise someone
 // else moved it on and bury does nothing but release nothing either.
+//
+// The instance loses its host and node too (it was never built), which
+// marks an ERROR instance whose allocations must go: should the release
+// not happen (the process dies in between), Recover's sweep of ERROR
+// instances without a host finishes it.
 func (s *Service) bury(ctx context.Context, uuid, requestID, event, message string, cause error) {
+	// Once the swap is done the rest must happen even if ctx ends.
 	_, err := s.st.Instances().Update(ctx, uuid, compute.InstanceUpdate{
 		ExpectedVMStates:   []compute.VMState{compute.VMBuilding},
 		ExpectedTaskStates: buildExpectedTasks,
 		VMState:            compute.Ptr(compute.VMError),
 		TaskState:          compute.Ptr(compute.TaskNone),
+		Host:               compute.Ptr(""),
+		Node:               compute.Ptr(""),
 	})
+	ctx = context.WithoutCancel(ctx)
 	switch {
 	case errors.Is(err, compute.ErrNotFound):
 		// Deleted: its allocations must go all the same.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/novakit/novakit/compute"
 	"github.com/novakit/novakit/store"
@@ -24,6 +25,9 @@ type RecoveryReport struct {
 	// Unshelves: offloaded instances left unshelving, back to
 	// shelved_offloaded without allocations.
 	Unshelves int
+	// Released: ERROR instances without a host (buried builds) whose
+	// allocations were still held, released.
+	Released int
 }
 
 // errInterrupted is the cause recorded on flows Recover finishes.
@@ -39,6 +43,9 @@ var errInterrupted = errors.New("the conductor handling the request stopped befo
 // evacuations still accepted are rolled back to the source (instance
 // ERROR, as a failed evacuation); offloaded instances still unshelving
 // go back to shelved_offloaded without allocations.
+//
+// ERROR instances without a host (builds buried by a conductor that died
+// before it released their allocations) lose their allocations.
 //
 // Every step is a compare-and-swap on the state it found, so a flow that
 // an agent took over meanwhile is left alone, and Recover may run
@@ -65,6 +72,26 @@ func (s *Service) Recover(ctx context.Context) (RecoveryReport, error) {
 			"Build of instance "+in.UUID+" was interrupted: "+errInterrupted.Error()+".", errInterrupted)
 		if cur, err := s.st.Instances().Get(ctx, in.UUID); err == nil && cur.VMState == compute.VMError {
 			rep.Builds++
+		}
+	}
+
+	// Buried instances (ERROR, never placed: no host) whose allocations
+	// a dead conductor did not release.
+	buried, err := s.st.Instances().List(ctx, compute.InstanceFilter{
+		VMStates: []compute.VMState{compute.VMError},
+	}, compute.ListOptions{})
+	if err != nil {
+		return rep, fmt.Errorf("conductor: recover: %w", err)
+	}
+	for _, in := range buried {
+		if in.Deleted || in.Host != "" || in.UpdatedAt.After(cutoff) {
+			continue
+		}
+		if _, ok, err := s.consumer(ctx, in.UUID); err != nil || !ok {
+			continue
+		}
+		if err := s.release(ctx, in.UUID); err == nil {
+			rep.Released++
 		}
 	}
 
@@ -158,4 +185,34 @@ func (s *Service) requestOf(ctx context.Context, instanceUUID string, action com
 		}
 	}
 	return ""
+}
+
+// RunRecovery runs Recover at once and then every interval (StuckAfter
+// when interval ≤ 0) until ctx ends, logging what each pass did; it
+// returns nil when ctx ends. It is what a conductor daemon runs beside
+// its RPC server (Nova has no such pass; its operators reset states by
+// hand).
+func (s *Service) RunRecovery(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = max(s.cfg.StuckAfter, time.Minute)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		rep, err := s.Recover(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.log.Warn("conductor: recovery pass failed", "err", err)
+		case rep != RecoveryReport{}:
+			s.log.Info("conductor: recovered abandoned flows", "builds", rep.Builds, "migrations", rep.Migrations,
+				"evacuations", rep.Evacuations, "unshelves", rep.Unshelves)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

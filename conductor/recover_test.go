@@ -1,6 +1,7 @@
 package conductor_test
 
 import (
+	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -188,4 +189,53 @@ func TestMigrateRetriedAfterInterruptedAttempt(t *testing.T) {
 		assert.Equal(t, map[string]int64{"VCPU": 2, "MEMORY_MB": 2048, "DISK_GB": 20}, res)
 	}
 	assert.Len(t, e.agent.castsOf("prep_resize"), 1)
+}
+
+func TestRunRecovery(t *testing.T) {
+	e := newEnv(t, "", 2, conductor.Config{StuckAfter: -1})
+	req := e.newInstances(1, small)
+	id := req.InstanceUUIDs[0]
+	e.sched.afterClaim = func(string) { runtime.Goexit() }
+	dies(func() { _ = e.c.ScheduleAndBuildInstances(e.ctx, req) })
+
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.c.RunRecovery(ctx, time.Hour) }()
+	// The first pass runs at once.
+	wait, stop := context.WithTimeout(e.ctx, time.Minute)
+	defer stop()
+	for e.instance(id).VMState != compute.VMError {
+		select {
+		case <-wait.Done():
+			t.Fatal("the first recovery pass never ran")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	require.NoError(t, <-done)
+	assert.Nil(t, e.allocs(id))
+}
+
+func TestRecoverReleasesAllocationsOfBuriedInstances(t *testing.T) {
+	e := newEnv(t, "", 2, conductor.Config{StuckAfter: -1})
+	req := e.newInstances(1, small)
+	id := req.InstanceUUIDs[0]
+	// A conductor died between burying the instance and releasing its
+	// claim: ERROR, no host, allocation still held.
+	e.sched.afterClaim = func(string) { runtime.Goexit() }
+	dies(func() { _ = e.c.ScheduleAndBuildInstances(e.ctx, req) })
+	e.sched.afterClaim = nil
+	_, err := e.st.Instances().Update(e.ctx, id, compute.InstanceUpdate{VMState: compute.Ptr(compute.VMError), TaskState: compute.Ptr(compute.TaskNone)})
+	require.NoError(t, err)
+	require.NotNil(t, e.allocs(id))
+	// An ERROR instance that ran on a host keeps its allocation.
+	placed := e.active(small)
+	_, err = e.st.Instances().Update(e.ctx, placed.UUID, compute.InstanceUpdate{VMState: compute.Ptr(compute.VMError)})
+	require.NoError(t, err)
+
+	rep, err := e.c.Recover(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, conductor.RecoveryReport{Released: 1}, rep)
+	assert.Nil(t, e.allocs(id))
+	assert.NotNil(t, e.allocs(placed.UUID))
 }
