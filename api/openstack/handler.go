@@ -11,7 +11,9 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/novakit/novakit/api"
@@ -34,8 +36,14 @@ type Options struct {
 	// PublicURL is the base URL of links in bodies
 	// ("http://controller:8774"); default: taken from each request.
 	PublicURL string
-	// Logger; default slog.Default().
+	// Logger receives one line per request at Info (method, path,
+	// status, duration, request id, user, project) and 5xx causes at
+	// Error; default slog.Default().
 	Logger *slog.Logger
+	// Registry receives the request metrics served at GET /metrics (nil:
+	// a registry of the handler's own, with the Go and process
+	// collectors).
+	Registry *prometheus.Registry
 }
 
 // Handler is the OpenStack Compute API v2.1 over net/http: version
@@ -50,6 +58,7 @@ type Handler struct {
 	mux     *http.ServeMux
 	authed  http.Handler
 	schemas *schemas
+	metrics *metrics
 }
 
 // New returns a Handler over opts.
@@ -65,6 +74,7 @@ func New(opts Options) (*Handler, error) {
 		h.log = slog.Default()
 	}
 	h.schemas = &schemas{fns: schemaTable()}
+	h.metrics = newMetrics(opts.Registry)
 	h.routes()
 	h.authed = identity.Middleware(opts.Authenticator, identity.MiddlewareOptions{AuthURI: opts.AuthURI})(http.HandlerFunc(h.serveAPI))
 	return h, nil
@@ -82,10 +92,35 @@ type reqInfo struct {
 
 type reqInfoKey struct{}
 
+// routeKey carries the *reqLog the router fills in: the matched pattern
+// (the metrics' route label) and the caller (for the request log).
+type routeKey struct{}
+
+type reqLog struct{ route, user, project string }
+
 func info(r *http.Request) *reqInfo { return r.Context().Value(reqInfoKey{}).(*reqInfo) }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	rl := &reqLog{route: "other"}
+	h.serve(sw, r, rl)
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	d := time.Since(start)
+	h.metrics.observe(rl.route, r.Method, sw.status, d)
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", d,
+		"request_id", sw.Header().Get("X-OpenStack-Request-ID")}
+	if rl.user != "" {
+		attrs = append(attrs, "user", rl.user, "project", rl.project)
+	}
+	h.log.Info("compute api request", attrs...)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rl *reqLog) {
+	route := &rl.route
 	rid := api.NewRequestID()
 	w.Header().Set("X-Compute-Request-Id", rid)
 	w.Header().Set("X-OpenStack-Request-ID", rid)
@@ -94,8 +129,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/healthz":
+		*route = "/healthz"
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	case p == "/metrics":
+		*route = "/metrics"
+		h.metrics.handler.ServeHTTP(w, r)
 	case p == "/" || p == "":
+		*route = "/"
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			writeFault(w, http.StatusMethodNotAllowed, "The method is not allowed for this resource.")
 			return
@@ -112,7 +152,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]any{"version": h.v20Doc(r)})
 		}
 	case strings.HasPrefix(p, "/v2.1/") || strings.HasPrefix(p, "/v2/"):
-		h.authed.ServeHTTP(w, r)
+		h.authed.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, rl)))
 	default:
 		writeJSON(w, http.StatusMultipleChoices, map[string]any{"choices": []any{
 			map[string]any{"id": "v2.1", "status": "CURRENT", "links": []any{map[string]string{"href": h.baseURL(r) + "/v2.1" + p, "rel": "self"}},
@@ -225,6 +265,14 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	r2.URL.RawPath = ""
 	_, pattern := h.mux.Handler(r2)
+	if rl, ok := r.Context().Value(routeKey{}).(*reqLog); ok {
+		if pattern != "" {
+			rl.route = pattern
+		}
+		if ri.creds != nil {
+			rl.user, rl.project = ri.creds.UserID, ri.creds.ProjectID
+		}
+	}
 	if pattern == "" {
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 			r3 := r2.Clone(r2.Context())

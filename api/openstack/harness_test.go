@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -489,7 +490,7 @@ func newEnvWith(t testing.TB, hosts int, pol api.Policy) *env {
 	// The doubles send no heartbeats: services count as up for an hour.
 	a, err := api.New(api.Options{Store: st, Conductor: conductorDouble{c}, Agent: agentDouble{c}, Images: imgs, ServiceDownTime: time.Hour, Policy: pol})
 	require.NoError(t, err)
-	h, err := openstack.New(openstack.Options{API: a, Authenticator: testAuth()})
+	h, err := openstack.New(openstack.Options{API: a, Authenticator: testAuth(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	e := &env{t: t, cloud: c, api: a, h: h, srv: srv, imgs: imgs}

@@ -128,3 +128,18 @@ func TestErrorsAndMethods(t *testing.T) {
 	res.Body.Close()
 	assert.Equal(t, http.StatusUnsupportedMediaType, res.StatusCode)
 }
+
+func TestHealthAndMetrics(t *testing.T) {
+	e := newEnv(t, 1)
+	r := e.do("GET", "/healthz", "", "", nil)
+	require.Equal(t, http.StatusOK, r.Code)
+	id := e.create("alice:p1", "m")
+	e.server("alice:p1", id)
+	e.do("GET", "/v2.1/servers/"+id, "bob:p2", "", nil)
+	r = e.do("GET", "/metrics", "", "", nil)
+	require.Equal(t, http.StatusOK, r.Code)
+	assert.Contains(t, r.Raw, `compute_api_http_requests_total{method="GET",route="GET /servers/{id}",status="200"} 1`)
+	assert.Contains(t, r.Raw, `compute_api_http_requests_total{method="GET",route="GET /servers/{id}",status="404"} 1`)
+	assert.Contains(t, r.Raw, `compute_api_http_requests_total{method="POST",route="POST /servers",status="202"} 1`)
+	assert.Contains(t, r.Raw, `compute_api_http_request_duration_seconds_bucket`)
+}
