@@ -11,7 +11,14 @@
 // (agent.Client of compute/agent), [Images] (image.Store or
 // image/glance.Client) — plus a [Policy] (Nova's defaults when nil):
 //
-//	a, err := api.New(api.Options{Store: st, Conductor: cc, Agent: ac, Images: im})
+//	a, err := api.New(api.Options{Store: st, Conductor: cc, Agent: ac, Images: im, Placement: pl})
+//
+// Placement (optional: anything with DeleteAllocations, such as
+// placement.Index or placement/client.Client) lets a local delete drop a
+// claim the scheduler made. Policy defaults to [DefaultPolicy] (Go
+// checks); [NewEnforcerPolicy] gives the same defaults through
+// identity/policy, where operators override rules with policy.yaml check
+// strings.
 //
 // # Callers, policy and projects
 //

@@ -25,6 +25,10 @@
 // defaults (admin, project member, project reader), and a project never
 // sees another project's servers.
 //
+// GET /healthz answers without a token; GET /metrics serves Prometheus
+// metrics (requests by route pattern, method and status, and latency).
+// Each request is logged once at Info with its request id and caller.
+//
 // Remote consoles answer 501 until the console proxies exist; nova-network
 // era proxy APIs answer 404 or 410 as in Nova.
 package openstack
