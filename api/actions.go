@@ -691,3 +691,64 @@ func (a *API) UpdateMetadata(ctx context.Context, id, rule string, md map[string
 		return upd.Metadata, nil
 	}
 }
+
+// Server tag rules (os-server-tags, 2.26).
+const (
+	RuleTagsIndex     = "os_compute_api:os-server-tags:index"
+	RuleTagsShow      = "os_compute_api:os-server-tags:show"
+	RuleTagsUpdate    = "os_compute_api:os-server-tags:update"
+	RuleTagsUpdateAll = "os_compute_api:os-server-tags:update_all"
+	RuleTagsDelete    = "os_compute_api:os-server-tags:delete"
+	RuleTagsDeleteAll = "os_compute_api:os-server-tags:delete_all"
+)
+
+// MaxTags is Nova's limit of tags per server.
+const MaxTags = 50
+
+// Tags returns the server's tags.
+func (a *API) Tags(ctx context.Context, id, rule string) ([]string, error) {
+	inst, err := a.GetServer(ctx, id, rule)
+	if err != nil {
+		return nil, err
+	}
+	if inst.Tags == nil {
+		return []string{}, nil
+	}
+	return inst.Tags, nil
+}
+
+// UpdateTags rewrites the server's tag list with fn (given the current
+// list) as a compare-and-swap on the states seen, and returns the list
+// stored. More than MaxTags is refused (400).
+func (a *API) UpdateTags(ctx context.Context, id, rule string, fn func([]string) ([]string, error)) ([]string, error) {
+	for attempt := 0; ; attempt++ {
+		inst, err := a.GetServer(ctx, id, rule)
+		if err != nil {
+			return nil, err
+		}
+		tags, err := fn(append([]string(nil), inst.Tags...))
+		if err != nil {
+			return nil, err
+		}
+		if len(tags) > MaxTags {
+			return nil, badRequest("The number of tags exceeded the per-server limit %d", MaxTags)
+		}
+		if tags == nil {
+			tags = []string{}
+		}
+		upd, err := a.st.Instances().Update(ctx, inst.UUID, compute.InstanceUpdate{
+			ExpectedVMStates: []compute.VMState{inst.VMState}, ExpectedTaskStates: []compute.TaskState{inst.TaskState},
+			Tags: tags,
+		})
+		if errors.Is(err, compute.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if upd.Tags == nil {
+			return []string{}, nil
+		}
+		return upd.Tags, nil
+	}
+}

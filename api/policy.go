@@ -179,7 +179,7 @@ func DefaultPersonas() map[string]string {
 	for _, k := range []string{
 		RuleServersIndex, RuleServersDetail, RuleServersShow, RuleMetadataIndex, RuleMetadataShow,
 		RuleActionsList, RuleActionsShow, RuleLimits, RuleQuotaShow, RuleQuotaDetail,
-		RuleServerGroupsIndex, RuleServerGroupsShow,
+		RuleServerGroupsIndex, RuleServerGroupsShow, RuleTagsIndex, RuleTagsShow,
 	} {
 		r[k] = PersonaReader
 	}
@@ -189,7 +189,8 @@ func DefaultPersonas() map[string]string {
 		RuleServersRebuild, RuleServersCreateImage, RulePause, RuleUnpause, RuleSuspend, RuleResume,
 		RuleLock, RuleUnlock, RuleShelve, RuleUnshelve, RuleConsoleOutput, RuleRemoteConsoles,
 		RuleMetadataCreate, RuleMetadataUpdate, RuleMetadataUpdateAll, RuleMetadataDelete,
-		RuleServerGroupsCreate, RuleServerGroupsDelete,
+		RuleServerGroupsCreate, RuleServerGroupsDelete, RuleTagsUpdate, RuleTagsUpdateAll,
+		RuleTagsDelete, RuleTagsDeleteAll,
 	} {
 		r[k] = PersonaMember
 	}

@@ -34,6 +34,8 @@ func schemaTable() map[string]schemaFn {
 		"aggregate_update":    aggregateUpdateSchema,
 		"aggregate_action":    aggregateActionSchema,
 		"remote_console":      remoteConsoleSchema,
+		"tags":                tagsSchema,
+		"tag":                 func(Version) M { return tagItem() },
 	}
 	for action := range actionSchemas(MaxVersion) {
 		a := action
@@ -84,6 +86,14 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /servers/{id}/metadata/{key}", h.metadataShow)
 	m.HandleFunc("PUT /servers/{id}/metadata/{key}", h.metadataPutKey)
 	m.HandleFunc("DELETE /servers/{id}/metadata/{key}", h.metadataDelete)
+	m.HandleFunc("GET /servers/{id}/tags", since(26, h.tagsIndex))
+	m.HandleFunc("PUT /servers/{id}/tags", since(26, h.tagsReplace))
+	m.HandleFunc("DELETE /servers/{id}/tags", since(26, h.tagsDeleteAll))
+	m.HandleFunc("GET /servers/{id}/tags/{tag}", since(26, h.tagShow))
+	m.HandleFunc("PUT /servers/{id}/tags/{tag}", since(26, h.tagAdd))
+	m.HandleFunc("DELETE /servers/{id}/tags/{tag}", since(26, h.tagDelete))
+	m.HandleFunc("GET /servers/{id}/ips", h.ips)
+	m.HandleFunc("GET /servers/{id}/ips/{label}", h.ips)
 	m.HandleFunc("GET /servers/{id}/os-instance-actions", h.listActions)
 	m.HandleFunc("GET /servers/{id}/os-instance-actions/{rid}", h.showAction)
 	// flavors
