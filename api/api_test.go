@@ -364,3 +364,19 @@ func checkPolicy(t *testing.T, p api.Policy) {
 		}
 	}
 }
+
+func TestDeleteOfResizedConfirmsFirst(t *testing.T) {
+	a, st, rec := setup(t)
+	ctx := as("u1", "p1")
+	inst := active(t, a, st, ctx)
+	_, err := st.Migrations().Create(ctx, &compute.Migration{InstanceUUID: inst.UUID, MigrationType: compute.MigrationTypeResize,
+		Status: compute.MigrationFinished, SourceCompute: "host0", DestCompute: "host1"})
+	require.NoError(t, err)
+	_, err = st.Instances().Update(ctx, inst.UUID, compute.InstanceUpdate{VMState: compute.Ptr(compute.VMResized)})
+	require.NoError(t, err)
+	require.NoError(t, a.DeleteServer(ctx, inst.UUID))
+	assert.Equal(t, []string{"build", "confirm", "terminate"}, rec.casts)
+	ms, err := st.Migrations().List(ctx, store.MigrationFilter{InstanceUUID: inst.UUID}, compute.ListOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, compute.MigrationConfirming, ms[0].Status)
+}

@@ -669,6 +669,19 @@ func (a *API) DeleteServer(ctx context.Context, id string) error {
 			}
 			return err
 		}
+		if inst.VMState == compute.VMResized {
+			// Confirm the resize first so that the source host cleans up
+			// (Nova's _confirm_resize_on_deleting).
+			if mig, err := a.resizeMigration(ctx, inst); err == nil {
+				if mig, err = a.st.Migrations().Update(ctx, mig.UUID, store.MigrationUpdate{
+					ExpectedStatuses: []string{compute.MigrationFinished}, Status: compute.Ptr(compute.MigrationConfirming),
+				}); err == nil {
+					if err := a.agent.ConfirmResize(ctx, upd, mig); err != nil {
+						a.log.Warn("api: confirm resize before delete", "instance", inst.UUID, "err", err)
+					}
+				}
+			}
+		}
 		if err := a.agent.TerminateInstance(ctx, upd); err != nil {
 			a.rollbackTask(ctx, upd.UUID, compute.TaskDeleting, inst.TaskState)
 			return fmt.Errorf("api: cast terminate_instance: %w", err)
