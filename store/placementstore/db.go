@@ -16,6 +16,7 @@ import (
 
 	"ariga.io/atlas/sql/migrate"
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 
@@ -91,6 +92,9 @@ type tx struct {
 	tx    *sql.Tx
 	d     *db
 	cache *stmtCache
+	// pipe, when set (PostgreSQL batches), collects writes to send in one
+	// round trip at flush.
+	pipe *pipeline
 	// pending are queries the cache lacks, prepared once the transaction
 	// ends: preparing on the pool inside a transaction would wait for a
 	// connection forever where the pool has one (SQLite's writer).
@@ -145,7 +149,62 @@ func (t *tx) stmt(q string) (*sql.Stmt, string, error) {
 	return t.tx.StmtContext(t.ctx, st), q, nil
 }
 
+// pipeline is a list of statements with $n placeholders numbered across
+// all of them, sent as one simple-protocol query: pgx interpolates the
+// arguments client-side with its escaping (it requires
+// standard_conforming_strings, PostgreSQL's default).
+type pipeline struct {
+	sql  strings.Builder
+	args []any
+}
+
+func (p *pipeline) add(q string, args []any) {
+	for _, r := range q {
+		if r == '?' {
+			fmt.Fprintf(&p.sql, "$%d", len(p.args)+1)
+			p.args = append(p.args, args[0])
+			args = args[1:]
+			continue
+		}
+		p.sql.WriteRune(r)
+	}
+	p.sql.WriteString(";\n")
+}
+
+// flush sends the pipelined writes; a failed one fails the transaction.
+func (t *tx) flush() error {
+	p := t.pipe
+	t.pipe = nil
+	if p == nil || p.sql.Len() == 0 {
+		return nil
+	}
+	_, err := t.tx.ExecContext(t.ctx, p.sql.String(), append([]any{pgx.QueryExecModeSimpleProtocol}, p.args...)...)
+	return t.d.wrap(err, "writing a batch")
+}
+
+type pipedResult struct{}
+
+func (pipedResult) LastInsertId() (int64, error) {
+	return 0, errors.New("placementstore: no id in a pipeline")
+}
+func (pipedResult) RowsAffected() (int64, error) { return 1, nil }
+
+// execCAS runs a compare-and-swap UPDATE and reports the rows it matched.
+// Pipelined, a miss makes the batch fail (a division by zero in a guard
+// query), and the batch's writes run again one by one.
+func (t *tx) execCAS(q string, args ...any) (int64, error) {
+	if t.pipe != nil {
+		t.pipe.add("WITH u AS ("+q+" RETURNING 1) SELECT 1 / (CASE WHEN count(*) = 1 THEN 1 ELSE 0 END) FROM u", args)
+		return 1, nil
+	}
+	return t.execN(q, args...)
+}
+
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	if t.pipe != nil {
+		t.pipe.add(q, args)
+		return pipedResult{}, nil
+	}
 	st, q, err := t.stmt(q)
 	if err != nil {
 		return nil, err

@@ -213,6 +213,12 @@ func (s *Service) runGroup(t *tx, group []*job) error {
 	if err != nil {
 		return err
 	}
+	if t.d.dialect == store.Postgres {
+		// Every write of the batch goes to the server in one round trip
+		// at the end: nothing in the batch reads what another wrote (the
+		// rows were read above and are kept current in memory).
+		t.pipe = &pipeline{}
+	}
 	var entities []string
 	for _, j := range group {
 		j.groupID = gid
@@ -252,7 +258,7 @@ func (s *Service) runGroup(t *tx, group []*job) error {
 	if _, err := t.exec("UPDATE placement_changes SET entities = ? WHERE id = ?", strings.Join(entities, " "), gid); err != nil {
 		return t.d.wrap(err, "writing the change log")
 	}
-	return nil
+	return t.flush()
 }
 
 // runAlone runs one write in its own transaction.
@@ -634,7 +640,7 @@ func (t *tx) writeDiff(ld *loaded, ch *change, changeID int64, now time.Time) er
 					root = idOf(p.rootUUID)
 				}
 			}
-			n, err := t.execN("UPDATE resource_providers SET name = ?, generation = ?, parent_provider_id = ?, root_provider_id = ?, change_id = ?, updated_at = ? WHERE id = ? AND generation = ?",
+			n, err := t.execCAS("UPDATE resource_providers SET name = ?, generation = ?, parent_provider_id = ?, root_provider_id = ?, change_id = ?, updated_at = ? WHERE id = ? AND generation = ?",
 				a.Provider.Name, a.Provider.Generation, parentID, root, changeID, a.Provider.UpdatedAt, b.id, b.gen)
 			if err != nil {
 				if isUniqueViolation(err) {
@@ -779,8 +785,15 @@ func (t *tx) writeConsumer(ld *loaded, cc *consChange, changeID int64, now time.
 	}
 	var cid int64
 	if b == nil {
-		id, err := t.insertID("INSERT INTO consumers (uuid, project_id, user_id, consumer_type, generation, change_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			a.UUID, a.Project, a.User, a.ConsumerType, a.Generation, changeID, now, now)
+		ins := "INSERT INTO consumers (uuid, project_id, user_id, consumer_type, generation, change_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+		if t.pipe != nil {
+			// Pipelined: the id is not known yet; allocations find it by uuid.
+			if _, err := t.exec(ins, a.UUID, a.Project, a.User, a.ConsumerType, a.Generation, changeID, now, now); err != nil {
+				return err
+			}
+			return t.insertAllocations(ld, a, "(SELECT id FROM consumers WHERE uuid = ?)", a.UUID)
+		}
+		id, err := t.insertID(ins, a.UUID, a.Project, a.User, a.ConsumerType, a.Generation, changeID, now, now)
 		if err != nil {
 			if isUniqueViolation(err) {
 				return consumerGenConflict(a.UUID)
@@ -790,7 +803,7 @@ func (t *tx) writeConsumer(ld *loaded, cc *consChange, changeID int64, now time.
 		cid = id
 	} else {
 		cid = b.id
-		n, err := t.execN("UPDATE consumers SET project_id = ?, user_id = ?, consumer_type = ?, generation = ?, change_id = ?, updated_at = ? WHERE id = ? AND generation = ?",
+		n, err := t.execCAS("UPDATE consumers SET project_id = ?, user_id = ?, consumer_type = ?, generation = ?, change_id = ?, updated_at = ? WHERE id = ? AND generation = ?",
 			a.Project, a.User, a.ConsumerType, a.Generation, changeID, now, b.id, b.c.Generation)
 		if err != nil {
 			return t.d.wrap(err, "updating consumer "+a.UUID)
@@ -802,7 +815,14 @@ func (t *tx) writeConsumer(ld *loaded, cc *consChange, changeID int64, now time.
 			return t.d.wrap(err, "replacing allocations of "+a.UUID)
 		}
 	}
+	return t.insertAllocations(ld, a, "?", cid)
+}
+
+// insertAllocations inserts a consumer's allocations; cidExpr (with its
+// argument cidArg) gives the consumer id.
+func (t *tx) insertAllocations(ld *loaded, a *placement.Consumer, cidExpr string, cidArg any) error {
 	var args []any
+	rows := 0
 	for _, pu := range slices.Sorted(maps.Keys(a.Allocations)) {
 		p := ld.provs[pu]
 		if p == nil {
@@ -810,14 +830,15 @@ func (t *tx) writeConsumer(ld *loaded, cc *consChange, changeID int64, now time.
 		}
 		res := a.Allocations[pu].Resources
 		for _, rc := range slices.Sorted(maps.Keys(res)) {
-			args = append(args, cid, p.id, rc, res[rc])
+			args = append(args, cidArg, p.id, rc, res[rc])
+			rows++
 		}
 	}
-	if len(args) == 0 {
+	if rows == 0 {
 		return nil
 	}
 	q := "INSERT INTO allocations (consumer_id, resource_provider_id, resource_class, used) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(args)/4), ",")
+		strings.TrimSuffix(strings.Repeat("("+cidExpr+", ?, ?, ?),", rows), ",")
 	if _, err := t.exec(q, args...); err != nil {
 		return t.d.wrap(err, "writing allocations of "+a.UUID)
 	}
