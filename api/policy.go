@@ -144,6 +144,8 @@ const (
 	RuleAggregatesAddHost     = "os_compute_api:os-aggregates:add_host"
 	RuleAggregatesRemoveHost  = "os_compute_api:os-aggregates:remove_host"
 	RuleAggregatesSetMetadata = "os_compute_api:os-aggregates:set_metadata"
+	RuleUsageList             = "os_compute_api:os-simple-tenant-usage:list"
+	RuleUsageShow             = "os_compute_api:os-simple-tenant-usage:show"
 )
 
 // Personas name Nova's default rule families; each rule's default is one
@@ -179,7 +181,7 @@ func DefaultPersonas() map[string]string {
 	for _, k := range []string{
 		RuleServersIndex, RuleServersDetail, RuleServersShow, RuleMetadataIndex, RuleMetadataShow,
 		RuleActionsList, RuleActionsShow, RuleLimits, RuleQuotaShow, RuleQuotaDetail,
-		RuleServerGroupsIndex, RuleServerGroupsShow, RuleTagsIndex, RuleTagsShow,
+		RuleServerGroupsIndex, RuleServerGroupsShow, RuleTagsIndex, RuleTagsShow, RuleUsageShow,
 	} {
 		r[k] = PersonaReader
 	}
@@ -206,7 +208,7 @@ func DefaultPersonas() map[string]string {
 		RuleHypervisorsUptime, RuleHypervisorsSearch, RuleHypervisorsServers, RuleActionsEvents,
 		RuleActionsEventsDetails, RuleMigrationsIndex, RuleAggregatesIndex, RuleAggregatesCreate,
 		RuleAggregatesShow, RuleAggregatesUpdate, RuleAggregatesDelete, RuleAggregatesAddHost,
-		RuleAggregatesRemoveHost, RuleAggregatesSetMetadata,
+		RuleAggregatesRemoveHost, RuleAggregatesSetMetadata, RuleUsageList,
 	} {
 		r[k] = PersonaAdmin
 	}

@@ -432,3 +432,37 @@ func TestServerTagsAndIPs(t *testing.T) {
 	require.Equal(t, 200, r.Code)
 	assert.Equal(t, map[string]any{}, r.Body["addresses"])
 }
+
+func TestSimpleTenantUsage(t *testing.T) {
+	e := newEnv(t, 1)
+	id := e.create("alice:p1", "billed")
+	e.drain()
+	r := e.do("DELETE", "/v2.1/servers/"+id, "alice:p1", "", nil)
+	require.Equal(t, 204, r.Code)
+	e.drain()
+	e.create("alice:p1", "running")
+	e.drain()
+	r = e.do("GET", "/v2.1/os-simple-tenant-usage/p1?start=2000-01-01T00:00:00&detailed=1", "alice:p1", "", nil)
+	require.Equal(t, 200, r.Code, r.Raw)
+	tu := r.Body["tenant_usage"].(map[string]any)
+	assert.Equal(t, "p1", tu["tenant_id"])
+	su := tu["server_usages"].([]any)
+	require.Len(t, su, 2)
+	states := map[string]string{}
+	for _, s := range su {
+		m := s.(map[string]any)
+		states[m["name"].(string)] = m["state"].(string)
+		assert.Equal(t, float64(1), m["vcpus"])
+	}
+	assert.Equal(t, map[string]string{"billed": "terminated", "running": "active"}, states)
+	r = e.do("GET", "/v2.1/os-simple-tenant-usage/p1", "bob:p2", "", nil)
+	assert.Equal(t, 403, r.Code)
+	r = e.do("GET", "/v2.1/os-simple-tenant-usage", "alice:p1", "", nil)
+	assert.Equal(t, 403, r.Code)
+	r = e.do("GET", "/v2.1/os-simple-tenant-usage?start=2000-01-01T00:00:00", adminTok, "", nil)
+	require.Equal(t, 200, r.Code, r.Raw)
+	require.Len(t, r.Body["tenant_usages"], 1)
+	assert.NotContains(t, r.Body["tenant_usages"].([]any)[0], "server_usages")
+	r = e.do("GET", "/v2.1/os-simple-tenant-usage?start=2030-01-01T00:00:00&end=2020-01-01T00:00:00", adminTok, "", nil)
+	assert.Equal(t, 400, r.Code)
+}

@@ -35,6 +35,7 @@ func schemaTable() map[string]schemaFn {
 		"aggregate_action":    aggregateActionSchema,
 		"remote_console":      remoteConsoleSchema,
 		"tags":                tagsSchema,
+		"usage_query":         usageQuery,
 		"tag":                 func(Version) M { return tagItem() },
 	}
 	for action := range actionSchemas(MaxVersion) {
@@ -137,6 +138,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /os-hypervisors/statistics", h.hypervisorStatistics)
 	m.HandleFunc("GET /os-hypervisors/{id}", h.showHypervisor)
 	m.HandleFunc("GET /os-migrations", h.listMigrations)
+	m.HandleFunc("GET /os-simple-tenant-usage", h.usageList)
+	m.HandleFunc("GET /os-simple-tenant-usage/{project}", h.usageShow)
 	m.HandleFunc("GET /os-aggregates", h.listAggregates)
 	m.HandleFunc("POST /os-aggregates", h.createAggregate)
 	m.HandleFunc("GET /os-aggregates/{id}", h.showAggregate)
