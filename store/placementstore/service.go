@@ -94,7 +94,7 @@ type Service struct {
 	bmu        sync.Mutex
 	queue      []*job
 	leading    int // batches in progress
-	maxLeaders int // 1 on SQLite (one writer), a few on database servers
+	maxLeaders int // 1 on SQLite (one writer), 2 on database servers (one batch fills while the other commits)
 
 	fol    *follower
 	pollMu sync.Mutex
@@ -142,7 +142,7 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Service, error) {
 	}
 	s := &Service{db: d, opts: o, log: o.Logger, versions: map[string]int64{}, tombs: map[string]time.Time{}, maxLeaders: 1}
 	if d.dialect != store.SQLite {
-		s.maxLeaders = 4
+		s.maxLeaders = 2
 	}
 	s.now = func() time.Time { return o.Now().UTC().Truncate(time.Microsecond) }
 	io := o.Index
