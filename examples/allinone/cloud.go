@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,8 +123,16 @@ func start(ctx context.Context, cfg config) (_ *cloud, err error) {
 			_ = c.stop(sctx)
 		}
 	}()
-	if cfg.Driver != "fake" {
-		return nil, fmt.Errorf("-driver %q: this build knows the fake driver only (libvirt wiring is to come)", cfg.Driver)
+	driver, uri, _ := strings.Cut(cfg.Driver, ":")
+	switch driver {
+	case "fake":
+	case "libvirt":
+		if !libvirtBuilt {
+			_, _, _, err := openLibvirt(ctx, "", "", nil)
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("-driver %q: want fake or libvirt[:URI]", cfg.Driver)
 	}
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -235,13 +244,30 @@ func start(ctx context.Context, cfg config) (_ *cloud, err error) {
 	}
 	c.closers = append(c.closers, csrv.Stop)
 
-	fc, err := fake.New(fake.Config{Hosts: cfg.Hosts})
-	if err != nil {
-		return nil, err
+	type hostDriver struct {
+		name string
+		drv  compute.Hypervisor
 	}
-	for _, h := range fc.Hosts() {
+	var hosts []hostDriver
+	if driver == "libvirt" {
+		name, drv, closeDrv, err := openLibvirt(ctx, uri, cfg.Data, c.images)
+		if err != nil {
+			return nil, fmt.Errorf("libvirt: %w", err)
+		}
+		c.closers = append(c.closers, func(context.Context) error { return closeDrv() })
+		hosts = append(hosts, hostDriver{name, drv})
+	} else {
+		fc, err := fake.New(fake.Config{Hosts: cfg.Hosts})
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range fc.Hosts() {
+			hosts = append(hosts, hostDriver{h.Name(), h})
+		}
+	}
+	for _, h := range hosts {
 		a, err := agent.New(agent.Options{
-			Host: h.Name(), Driver: h, Conductor: c.cond, Placement: c.pl, Images: c.images,
+			Host: h.name, Driver: h.drv, Conductor: c.cond, Placement: c.pl, Images: c.images,
 			Transport: c.tr, Errors: c.codes, Logger: c.log,
 			ReportInterval: cfg.ReportInterval, ResourceInterval: 6 * cfg.ReportInterval,
 		})
@@ -249,7 +275,7 @@ func start(ctx context.Context, cfg config) (_ *cloud, err error) {
 			return nil, err
 		}
 		if err := a.Start(bgctx); err != nil {
-			return nil, fmt.Errorf("agent %s: %w", h.Name(), err)
+			return nil, fmt.Errorf("agent %s: %w", h.name, err)
 		}
 		c.agents = append(c.agents, a)
 	}

@@ -12,7 +12,8 @@
 //	    --image cirros-0.6.3-x86_64-disk --wait vm1
 //
 // Flags (each also read from NOVAKIT_<FLAG> in upper case, e.g.
-// NOVAKIT_PORT_OFFSET): -data DIR, -driver fake, -hosts N, -port-offset N
+// NOVAKIT_PORT_OFFSET): -data DIR, -driver fake|libvirt[:URI] (libvirt
+// needs go build -tags libvirt), -hosts N, -port-offset N
 // (two clouds side by side), -listen-host ADDR, -db URL, -placement-db URL,
 // -queue URL, -log-level. SIGTERM or SIGINT drains and exits 0.
 package main
@@ -62,7 +63,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 	var cfg config
 	fs.StringVar(&cfg.Data, "data", env("data", "novakit-data"), "data directory: SQLite databases, images, passwords, clouds.yaml")
-	fs.StringVar(&cfg.Driver, "driver", env("driver", "fake"), "hypervisor driver: fake")
+	fs.StringVar(&cfg.Driver, "driver", env("driver", "fake"), "hypervisor driver: fake, or libvirt[:URI] (default URI qemu:///system; needs a binary built with -tags libvirt)")
 	fs.IntVar(&cfg.Hosts, "hosts", envInt("hosts", 4), "simulated hosts of the fake driver")
 	fs.IntVar(&cfg.PortOffset, "port-offset", envInt("port-offset", 0), "added to every default port (5000, 8774, 8778, 9292)")
 	fs.StringVar(&cfg.Bind, "listen-host", env("listen-host", "127.0.0.1"), "address every service listens on")
