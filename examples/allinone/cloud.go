@@ -25,6 +25,7 @@ import (
 	"github.com/novakit/novakit/identity/embedded"
 	"github.com/novakit/novakit/image"
 	imageapi "github.com/novakit/novakit/image/api"
+	"github.com/novakit/novakit/internal/servicegroup"
 	placementapi "github.com/novakit/novakit/placement/api"
 	"github.com/novakit/novakit/queue"
 	"github.com/novakit/novakit/scheduler"
@@ -278,6 +279,17 @@ func start(ctx context.Context, cfg config) (_ *cloud, err error) {
 			return nil, fmt.Errorf("agent %s: %w", h.name, err)
 		}
 		c.agents = append(c.agents, a)
+	}
+	// The conductor and scheduler show in the service list, as Nova's do.
+	for binary, topic := range map[string]string{"nova-conductor": conductor.Topic, "nova-scheduler": scheduler.Topic} {
+		if _, err := servicegroup.Register(ctx, c.st, "allinone", binary, topic); err != nil {
+			return nil, err
+		}
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			_ = servicegroup.Run(bgctx, c.st, "allinone", binary, topic, cfg.ReportInterval, c.log)
+		}()
 	}
 	if err := c.sched.Refresh(ctx); err != nil {
 		return nil, err
