@@ -297,7 +297,7 @@ func start(ctx context.Context, cfg config) (_ *cloud, err error) {
 
 	// HTTP front ends.
 	capi, err := api.New(api.Options{
-		Store: c.st, Conductor: conductor.NewClient(c.qc), Agent: agents, Images: c.images, Logger: c.log,
+		Store: c.st, Conductor: conductor.NewClient(c.qc), Agent: agents, Images: c.images, Placement: c.pl, Logger: c.log,
 	})
 	if err != nil {
 		return nil, err
