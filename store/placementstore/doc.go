@@ -19,6 +19,13 @@
 // checked against the database, never against a possibly stale Index, so
 // no interleaving of processes can overcommit.
 //
+// Throughput: concurrent writes are group-committed — the allocation
+// writes waiting when a transaction starts lock all their rows at once
+// (consumers by uuid, then providers by id: no deadlocks), are checked one
+// after the other and share one commit and one change log entry; on
+// PostgreSQL their statements travel in one round trip. A write of the
+// batch that fails its checks leaves the others alone.
+//
 // The schema lives in internal/ent/schema; `go generate
 // ./store/placementstore/...` regenerates the ent code and writes the next
 // versioned migration for every dialect under migrations/ (through
