@@ -336,8 +336,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 	}
 	if err := a.updateResources(ctx); err != nil {
-		qc.Close()
-		return err
+		// As in Nova, the service runs on; the next periodic update
+		// tries again.
+		a.log.Error("agent: resource update at start failed", "err", err)
 	}
 	a.initHost(ctx)
 

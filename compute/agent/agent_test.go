@@ -1188,3 +1188,25 @@ func TestStartWaitsForTheConductor(t *testing.T) {
 	assert.NotNil(t, a.Service())
 	assert.Equal(t, int32(-1), fc.fails.Load(), "two refusals, then success")
 }
+
+// brokenPlacement fails every provider read, as an unreachable placement.
+type brokenPlacement struct{ agent.Placement }
+
+func (brokenPlacement) Provider(context.Context, string) (placement.ResourceProvider, error) {
+	return placement.ResourceProvider{}, fmt.Errorf("placement: %w", compute.ErrUnavailable)
+}
+
+func TestStartsWhenPlacementIsDownAndReportsLater(t *testing.T) {
+	e := newEnv(t)
+	bp := brokenPlacement{e.cloud.Placement}
+	a := e.start("host1", func(o *agent.Options) { o.Placement = bp })
+	assert.NotNil(t, a.Service(), "the service registered")
+	assert.Nil(t, a.Node(), "no node yet")
+	_, err := e.cloud.Placement.Provider(e.ctx, fake.NodeUUID("host1"))
+	assert.ErrorIs(t, err, placement.ErrNotFound)
+	require.NoError(t, a.Stop())
+	a = e.start("host1", nil)
+	require.NotNil(t, a.Node())
+	_, err = e.cloud.Placement.Provider(e.ctx, a.Node().UUID)
+	assert.NoError(t, err)
+}
