@@ -83,7 +83,7 @@ func TestOpenStackClient(t *testing.T) {
 	contains(osc("availability", "zone", "list", "--compute", "-f", "value"), "nova available")
 	contains(osc("server", "event", "list", "osc-vm", "-f", "value"), "create", "stop", "start", "reboot")
 	contains(osc("limits", "show", "--absolute", "-f", "value"), "maxTotalInstances 10")
-	contains(osc("usage", "show", "--project", "admin", "-f", "value"), "Servers 1")
+	contains(osc("usage", "list", "-f", "value"), "admin [{", "'name': 'osc-vm'")
 	osc("server", "delete", "--wait", "osc-vm")
 	if out := osc("server", "list", "-f", "value"); strings.TrimSpace(out) != "" {
 		t.Fatalf("server left: %s", out)

@@ -3,6 +3,7 @@ package openstack
 import (
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/novakit/novakit/api"
@@ -33,6 +34,9 @@ func usagePeriod(r *http.Request, now time.Time) (start, end time.Time, err erro
 			return start, end, &api.BadRequestError{Message: "Invalid start time " + s}
 		}
 	}
+	if end.After(now) {
+		end = now // usage is not projected into the future
+	}
 	if end.Before(start) {
 		return start, end, &api.BadRequestError{Message: "Invalid start time. The start time cannot occur after the end time."}
 	}
@@ -50,7 +54,17 @@ type tenantUsage struct {
 // clipped to the period).
 func (h *Handler) usages(r *http.Request, project string, start, end time.Time, detailed bool) (map[string]*tenantUsage, error) {
 	f := compute.InstanceFilter{ProjectID: project, Deleted: compute.ReadDeletedYes}
-	insts, err := h.api.Store().Instances().List(r.Context(), f, compute.ListOptions{})
+	var opts compute.ListOptions
+	if info(r).v.AtLeast(40) {
+		// 2.40 pages by instance: limit and marker (an instance uuid).
+		q := r.URL.Query()
+		if s := q.Get("limit"); s != "" {
+			opts.Limit, _ = strconv.Atoi(s)
+		}
+		opts.Marker = q.Get("marker")
+		opts.Sort = []compute.SortKey{{Key: "created_at"}, {Key: "uuid"}}
+	}
+	insts, err := h.api.Store().Instances().List(r.Context(), f, opts)
 	if err != nil {
 		return nil, err
 	}
