@@ -7,26 +7,36 @@
 // against it unchanged.
 //
 // This root package holds no code; the pieces are packages that compose
-// through small interfaces:
+// through small interfaces, each declared where it is used:
 //
-//   - [github.com/novakit/novakit/compute]: the domain. Instances,
-//     flavors, services, compute nodes, migrations, server groups,
-//     aggregates, request specs; the vm_state/task_state/power_state model
-//     and its API status; the one table of which action is allowed in
-//     which state; the domain errors. It imports only the standard
-//     library, so everything else can depend on it.
-//   - [github.com/novakit/novakit/store]: the records in SQL through ent:
-//     SQLite by default, PostgreSQL and MySQL/MariaDB for scale, opened by
-//     URL, migrated on open, with compare-and-swap instance updates and
-//     Nova's listing semantics.
-//   - [github.com/novakit/novakit/queue]: RPC with oslo.messaging's
-//     semantics (call, cast, fanout, per-host topics, typed remote errors,
-//     versioned envelopes) and notifications, on Watermill: in memory
-//     (mem://) or on RabbitMQ (amqp://).
+//   - [github.com/novakit/novakit/compute]: the domain (instances, flavors,
+//     services, nodes, migrations, groups, aggregates, request specs,
+//     vm/task/power states and the one action table, domain errors) and
+//     the Hypervisor contract drivers implement; compute/agent is the
+//     per-host compute service, compute/computetest the conformance suite.
+//   - [github.com/novakit/novakit/conductor]: build, reschedule, resize,
+//     migrate, evacuate, unshelve flows and the recovery pass; the only
+//     writer of records on behalf of agents.
+//   - [github.com/novakit/novakit/scheduler]: Nova's filters and weighers
+//     over placement's allocation candidates, with claims and alternates.
+//   - [github.com/novakit/novakit/placement]: providers, inventories,
+//     allocations, traits, aggregates and allocation candidates in an
+//     exact in-memory index; placement/api is the REST API,
+//     placement/client a client with the same method set, and
+//     store/placementstore the SQL-backed service several processes share.
+//   - [github.com/novakit/novakit/api]: the Go-level compute API (policy,
+//     quotas, records, hand-off) and api/openstack, the Compute API v2.1
+//     with microversions.
+//   - [github.com/novakit/novakit/identity] (Keystone validation, an
+//     embedded issuer, policy) and [github.com/novakit/novakit/image] (an
+//     embedded Glance-compatible store, a Glance client).
+//   - [github.com/novakit/novakit/store] and
+//     [github.com/novakit/novakit/queue]: the SQL records (SQLite,
+//     PostgreSQL, MariaDB) and RPC on Watermill (mem://, amqp://).
+//   - drivers/fake and drivers/libvirt: hypervisor drivers.
 //
 // A service is wired by opening a store and a queue by URL and handing
-// them to the service's constructor; the services never import each
-// other, only the interfaces they declare. examples/ holds runnable
-// programs; `go run ./examples/roundtrip` opens the default store and
-// queue and drives an instance through a stop over RPC.
+// them to the service's constructor; package cloud does that for each
+// reference daemon, and `go run ./examples/allinone` runs the whole cloud
+// in one process.
 package novakit
