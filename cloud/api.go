@@ -52,12 +52,17 @@ func RunAPI(ctx context.Context, cfg APIConfig) (err error) {
 	if cfg.Authenticator == nil {
 		return errors.New("api: no authenticator (use identity.NoAuth() for development)")
 	}
+	ln, err := listen(ctx, cfg.Common)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	defer ln.Close()
 	st, err := openStore(ctx, cfg.DB)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	r, err := openRPC(ctx, cfg.Queue, log)
+	r, err := openRPC(ctx, cfg.Queue, cfg.Transport, log)
 	if err != nil {
 		return err
 	}
@@ -99,10 +104,7 @@ func RunAPI(ctx context.Context, cfg APIConfig) (err error) {
 		return fmt.Errorf("api: %w", err)
 	}
 	reg := newRegistry()
-	hs, err := startHTTP(ctx, cfg.Common, "compute API", instrument(reg, h), st.Ping, reg)
-	if err != nil {
-		return fmt.Errorf("api: %w", err)
-	}
+	hs := startHTTP(ctx, cfg.Common, ln, "compute API", instrument(reg, h), st.Ping, reg)
 	werr := hs.wait(ctx)
 	log.Info("compute API draining", "timeout", cfg.DrainTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)

@@ -56,6 +56,10 @@ type Common struct {
 	// Ready, if set, is called with the bound HTTP address once the daemon
 	// serves.
 	Ready func(addr net.Addr)
+	// Transport, when set, is used instead of opening the config's Queue
+	// URL, and is not closed: several daemons in one process (tests, an
+	// embedder) share one mem:// transport this way.
+	Transport *queue.Transport
 }
 
 func (c *Common) defaults(listen string) {
@@ -140,35 +144,47 @@ func redact(raw string) string {
 // rpc is the queue side every daemon shares: the transport, the error
 // codes of every RPC service (so errors survive the wire) and a client.
 type rpc struct {
+	own   bool // tr was opened here: close it
 	tr    *queue.Transport
 	codes *queue.ErrorCodes
 	qc    *queue.Client
 }
 
-func openRPC(ctx context.Context, rawURL string, log *slog.Logger) (*rpc, error) {
-	if rawURL == "" {
-		return nil, errors.New("no queue URL (-queue amqp://user:pass@host:5672/ or mem://)")
-	}
-	tr, err := queue.Open(ctx, rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("queue: %s", oneLine(err))
-	}
+func openRPC(ctx context.Context, rawURL string, tr *queue.Transport, log *slog.Logger) (*rpc, error) {
 	r := &rpc{tr: tr, codes: conductor.ErrorCodes()}
+	if tr == nil {
+		if rawURL == "" {
+			return nil, errors.New("no queue URL (-queue amqp://user:pass@host:5672/)")
+		}
+		var err error
+		if r.tr, err = queue.Open(ctx, rawURL); err != nil {
+			return nil, fmt.Errorf("queue: %s", oneLine(err))
+		}
+		r.own = true
+	}
 	for _, reg := range []func(*queue.ErrorCodes) error{scheduler.RegisterErrors, agent.RegisterErrors} {
 		if err := reg(r.codes); err != nil {
-			tr.Close()
+			r.closeTransport()
 			return nil, err
 		}
 	}
-	if r.qc, err = tr.NewClient(queue.ClientConfig{Errors: r.codes, Logger: log}); err != nil {
-		tr.Close()
+	var err error
+	if r.qc, err = r.tr.NewClient(queue.ClientConfig{Errors: r.codes, Logger: log}); err != nil {
+		r.closeTransport()
 		return nil, err
 	}
 	return r, nil
 }
 
+func (r *rpc) closeTransport() error {
+	if !r.own {
+		return nil
+	}
+	return r.tr.Close()
+}
+
 func (r *rpc) close() error {
-	return errors.Join(r.qc.Close(), r.tr.Close())
+	return errors.Join(r.qc.Close(), r.closeTransport())
 }
 
 // httpService is a daemon's HTTP listener: its handler (if any) plus
@@ -187,9 +203,9 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// startHTTP listens on c.Listen and serves h (nil: only /healthz and
-// /metrics). health reports whether the daemon can work.
-func startHTTP(ctx context.Context, c Common, name string, h http.Handler, health func(context.Context) error, reg *prometheus.Registry) (*httpService, error) {
+// listen binds c.Listen, first thing, so that a taken port fails the
+// start before anything runs.
+func listen(ctx context.Context, c Common) (net.Listener, error) {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.Listen)
 	if err != nil {
 		var oe *net.OpError
@@ -198,6 +214,12 @@ func startHTTP(ctx context.Context, c Common, name string, h http.Handler, healt
 		}
 		return nil, fmt.Errorf("cannot listen on %s: %w", c.Listen, err)
 	}
+	return ln, nil
+}
+
+// startHTTP serves h (nil: only /healthz and /metrics) on ln. health
+// reports whether the daemon can work.
+func startHTTP(ctx context.Context, c Common, ln net.Listener, name string, h http.Handler, health func(context.Context) error, reg *prometheus.Registry) *httpService {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		hctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -232,7 +254,7 @@ func startHTTP(ctx context.Context, c Common, name string, h http.Handler, healt
 	if c.Ready != nil {
 		c.Ready(ln.Addr())
 	}
-	return s, nil
+	return s
 }
 
 // shutdown stops accepting connections and waits for requests in flight.

@@ -89,9 +89,13 @@ func RunCompute(ctx context.Context, cfg ComputeConfig) error {
 	cfg.defaults(DefaultComputeListen)
 	cfg.Host = hostname(cfg.Host)
 	log := cfg.Logger.With(slog.String("host", cfg.Host))
+	ln, err := listen(ctx, cfg.Common)
+	if err != nil {
+		return errors.New("compute: " + err.Error())
+	}
+	defer ln.Close()
 	drv := cfg.Driver
 	if drv == nil {
-		var err error
 		if drv, err = openDriver(ctx, cfg.DriverURL, cfg.Host); err != nil {
 			return err
 		}
@@ -101,7 +105,7 @@ func RunCompute(ctx context.Context, cfg ComputeConfig) error {
 		return err
 	}
 	defer closePl()
-	r, err := openRPC(ctx, cfg.Queue, log)
+	r, err := openRPC(ctx, cfg.Queue, cfg.Transport, log)
 	if err != nil {
 		return err
 	}
@@ -120,9 +124,14 @@ func RunCompute(ctx context.Context, cfg ComputeConfig) error {
 	if err != nil {
 		return errors.New("compute: " + oneLine(err))
 	}
-	actx, stopAgent := context.WithCancel(context.WithoutCancel(ctx))
+	// The agent stops when ctx ends, also while it starts (its first
+	// calls wait for a conductor).
+	actx, stopAgent := context.WithCancel(ctx)
 	defer stopAgent()
 	if err := a.Start(actx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return errors.New("compute: " + oneLine(err))
 	}
 	reg := newRegistry()
@@ -144,11 +153,7 @@ func RunCompute(ctx context.Context, cfg ComputeConfig) error {
 		_, err := drv.HostResources(hctx)
 		return err
 	}
-	hs, err := startHTTP(ctx, cfg.Common, "compute agent", mux, health, reg)
-	if err != nil {
-		stopAgent()
-		return errors.Join(errors.New("compute: "+err.Error()), a.Wait())
-	}
+	hs := startHTTP(ctx, cfg.Common, ln, "compute agent", mux, health, reg)
 	werr := hs.wait(ctx)
 	log.Info("compute agent stopping")
 	stopAgent()

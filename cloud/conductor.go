@@ -61,6 +61,11 @@ func RunConductor(ctx context.Context, cfg ConductorConfig) error {
 		cfg.ReportInterval = 10 * time.Second
 	}
 	log := cfg.Logger.With(slog.String("host", cfg.Host))
+	ln, err := listen(ctx, cfg.Common)
+	if err != nil {
+		return errors.New("conductor: " + err.Error())
+	}
+	defer ln.Close()
 	st, err := openStore(ctx, cfg.DB)
 	if err != nil {
 		return err
@@ -71,7 +76,7 @@ func RunConductor(ctx context.Context, cfg ConductorConfig) error {
 		return err
 	}
 	defer closePl()
-	r, err := openRPC(ctx, cfg.Queue, log)
+	r, err := openRPC(ctx, cfg.Queue, cfg.Transport, log)
 	if err != nil {
 		return err
 	}
@@ -109,12 +114,7 @@ func RunConductor(ctx context.Context, cfg ConductorConfig) error {
 		}
 	}()
 	reg := newRegistry()
-	hs, err := startHTTP(ctx, cfg.Common, "conductor", nil, st.Ping, reg)
-	if err != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
-		defer cancel()
-		return errors.Join(errors.New("conductor: "+err.Error()), srv.Stop(sctx))
-	}
+	hs := startHTTP(ctx, cfg.Common, ln, "conductor", nil, st.Ping, reg)
 	werr := hs.wait(ctx)
 	log.Info("conductor draining", "timeout", cfg.DrainTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)

@@ -51,6 +51,11 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) error {
 		cfg.ReportInterval = 10 * time.Second
 	}
 	log := cfg.Logger.With(slog.String("host", cfg.Host))
+	ln, err := listen(ctx, cfg.Common)
+	if err != nil {
+		return errors.New("scheduler: " + err.Error())
+	}
+	defer ln.Close()
 	st, err := openStore(ctx, cfg.DB)
 	if err != nil {
 		return err
@@ -61,7 +66,7 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) error {
 		return err
 	}
 	defer closePl()
-	r, err := openRPC(ctx, cfg.Queue, log)
+	r, err := openRPC(ctx, cfg.Queue, cfg.Transport, log)
 	if err != nil {
 		return err
 	}
@@ -99,12 +104,7 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) error {
 		return errors.New("scheduler: " + oneLine(err))
 	}
 	reg := newRegistry()
-	hs, err := startHTTP(ctx, cfg.Common, "scheduler", nil, st.Ping, reg)
-	if err != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
-		defer cancel()
-		return errors.Join(errors.New("scheduler: "+err.Error()), srv.Stop(sctx))
-	}
+	hs := startHTTP(ctx, cfg.Common, ln, "scheduler", nil, st.Ping, reg)
 	werr := hs.wait(ctx)
 	log.Info("scheduler draining", "timeout", cfg.DrainTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
