@@ -345,3 +345,18 @@ func serviceRecord(ctx context.Context, st *store.Store, host, binary, topic str
 	}()
 	return nil
 }
+
+// stopServer stops a queue server: it stops taking messages and waits for
+// the handlers in flight until ctx ends. Handlers still running then are
+// cancelled; their messages were not acknowledged, so the broker hands
+// them to another server (and what a cancelled flow left half done is
+// Recover's job): that is a drain that ran out of time, logged, not a
+// failure of the stop.
+func stopServer(ctx context.Context, srv *queue.Server, name string, log *slog.Logger) error {
+	err := srv.Stop(ctx)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) {
+		log.Warn(name+": drain timed out; handlers still running were cancelled and their messages left to the broker", slog.String("error", oneLine(err)))
+		return nil
+	}
+	return err
+}

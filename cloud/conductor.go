@@ -119,5 +119,5 @@ func RunConductor(ctx context.Context, cfg ConductorConfig) error {
 	log.Info("conductor draining", "timeout", cfg.DrainTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
 	defer cancel()
-	return errors.Join(werr, srv.Stop(sctx), hs.shutdown(sctx))
+	return errors.Join(werr, stopServer(sctx, srv, "conductor", log), hs.shutdown(sctx))
 }

@@ -109,5 +109,5 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) error {
 	log.Info("scheduler draining", "timeout", cfg.DrainTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
 	defer cancel()
-	return errors.Join(werr, srv.Stop(sctx), hs.shutdown(sctx))
+	return errors.Join(werr, stopServer(sctx, srv, "scheduler", log), hs.shutdown(sctx))
 }

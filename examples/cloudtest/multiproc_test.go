@@ -1,0 +1,481 @@
+package cloudtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceproviders"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/novakit/novakit/internal/testsvc"
+)
+
+func TestMain(m *testing.M) { testsvc.Main(m) }
+
+// clients are gophercloud clients of the deployment (noauth: the token
+// "admin" is the administrator of the project "admin").
+type clients struct {
+	cc, pc *gophercloud.ServiceClient
+}
+
+func newClients(apiURL, placementURL string) clients {
+	prov := &gophercloud.ProviderClient{TokenID: "admin", HTTPClient: http.Client{Timeout: 30 * time.Second}}
+	return clients{
+		cc: &gophercloud.ServiceClient{ProviderClient: prov, Endpoint: apiURL + "/v2.1/", Microversion: "2.79", Type: "compute"},
+		pc: &gophercloud.ServiceClient{ProviderClient: prov, Endpoint: placementURL + "/", Microversion: "1.39", Type: "placement"},
+	}
+}
+
+func waitProviders(ctx context.Context, t testing.TB, placementURL string, n int) {
+	t.Helper()
+	pc := newClients("", placementURL).pc
+	require.Eventually(t, func() bool {
+		pages, err := resourceproviders.List(pc, resourceproviders.ListOpts{Resources: "VCPU:1"}).AllPages(ctx)
+		if err != nil {
+			return false
+		}
+		rps, err := resourceproviders.ExtractResourceProviders(pages)
+		return err == nil && len(rps) >= n
+	}, 90*time.Second, 100*time.Millisecond, "%d compute nodes with inventory in placement", n)
+}
+
+const (
+	flavorID = "42"
+	flavorMB = 128
+)
+
+// prepare creates the flavor and lifts the admin project's quotas.
+func prepare(ctx context.Context, t testing.TB, c clients) {
+	t.Helper()
+	_, err := flavors.Create(ctx, c.cc, flavors.CreateOpts{
+		ID: flavorID, Name: "m1.nano", RAM: flavorMB, VCPUs: 1, Disk: gophercloud.IntToPointer(1),
+	}).Extract()
+	require.NoError(t, err)
+	_, err = quotasets.Update(ctx, c.cc, "admin", quotasets.UpdateOpts{
+		Instances: gophercloud.IntToPointer(-1), Cores: gophercloud.IntToPointer(-1), RAM: gophercloud.IntToPointer(-1),
+	}).Extract()
+	require.NoError(t, err)
+}
+
+var imageRef = uuid.NewString()
+
+// boot creates n servers, one request each, from workers goroutines, and
+// returns the ids of the accepted ones and the errors of the others.
+func boot(ctx context.Context, c clients, prefix string, n, workers int, after func(accepted int64)) (ids []string, errs []error) {
+	var mu sync.Mutex
+	var next, accepted atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				s, err := servers.Create(ctx, c.cc, servers.CreateOpts{
+					Name: fmt.Sprintf("%s-%d", prefix, i), FlavorRef: flavorID, ImageRef: imageRef, Networks: "none",
+				}, nil).Extract()
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					ids = append(ids, s.ID)
+				}
+				mu.Unlock()
+				if err == nil && after != nil {
+					after(accepted.Add(1))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ids, errs
+}
+
+// listAll lists every server in detail.
+func listAll(ctx context.Context, c clients) ([]servers.Server, error) {
+	pages, err := servers.List(c.cc, servers.ListOpts{AllTenants: true}).AllPages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return servers.ExtractServers(pages)
+}
+
+// settle waits until no server is in a task state or BUILD, and returns
+// them all.
+func settle(ctx context.Context, t testing.TB, c clients, within time.Duration) map[string]servers.Server {
+	t.Helper()
+	var all []servers.Server
+	var lastErr error
+	deadline := time.Now().Add(within)
+	for {
+		var err error
+		all, err = listAll(ctx, c)
+		lastErr = err
+		if err == nil {
+			var busy []string
+			for _, s := range all {
+				if s.TaskState != "" || (s.Status != "ACTIVE" && s.Status != "ERROR" && s.Status != "SHUTOFF") {
+					busy = append(busy, fmt.Sprintf("%s %s/%s on %q (updated %s)", s.ID, s.Status, s.TaskState, s.Host, s.Updated.Format(time.RFC3339Nano)))
+				}
+			}
+			if len(busy) == 0 {
+				break
+			}
+			if len(busy) > 10 {
+				busy = busy[:10]
+			}
+			lastErr = fmt.Errorf("servers still in flight: %s", strings.Join(busy, "; "))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("servers did not settle within %s: %v (statuses %v)", within, lastErr, statuses(all))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	m := make(map[string]servers.Server, len(all))
+	for _, s := range all {
+		m[s.ID] = s
+	}
+	return m
+}
+
+func statuses(all []servers.Server) map[string]int {
+	m := map[string]int{}
+	for _, s := range all {
+		m[s.Status+"/"+s.TaskState]++
+	}
+	return m
+}
+
+func countStatus(all map[string]servers.Server, status string) int {
+	n := 0
+	for _, s := range all {
+		if s.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// checkAllocations asserts that placement's allocations are exactly the
+// instances holding resources: every ACTIVE or SHUTOFF instance holds
+// its flavor (VCPU 1, MEMORY_MB 128, DISK_GB 1) on its host's provider
+// and nothing else, and no other consumer holds anything. ERROR instances
+// hold at most their flavor on their own host; their ids are returned.
+func checkAllocations(ctx context.Context, t testing.TB, c clients, all map[string]servers.Server) (errorHolds []string) {
+	t.Helper()
+	pages, err := resourceproviders.List(c.pc, resourceproviders.ListOpts{}).AllPages(ctx)
+	require.NoError(t, err)
+	rps, err := resourceproviders.ExtractResourceProviders(pages)
+	require.NoError(t, err)
+	type hold struct {
+		provider string
+		res      map[string]int
+	}
+	holds := map[string][]hold{}
+	for _, rp := range rps {
+		a, err := resourceproviders.GetAllocations(ctx, c.pc, rp.UUID).Extract()
+		require.NoError(t, err)
+		for consumer, al := range a.Allocations {
+			holds[consumer] = append(holds[consumer], hold{rp.Name, al.Resources})
+		}
+	}
+	want := map[string]int{"VCPU": 1, "MEMORY_MB": flavorMB, "DISK_GB": 1}
+	for id, s := range all {
+		h := holds[id]
+		delete(holds, id)
+		switch s.Status {
+		case "ACTIVE", "SHUTOFF":
+			if assert.Len(t, h, 1, "server %s (%s on %s) holds one allocation", id, s.Status, s.Host) {
+				assert.Equal(t, s.HypervisorHostname, h[0].provider, "server %s's allocation is on its host", id)
+				assert.Equal(t, want, h[0].res, "server %s's allocation is its flavor", id)
+			}
+		case "ERROR":
+			// Nova keeps the claim of a build its agent's init_host put in
+			// ERROR until the server is deleted; it must still be one claim
+			// of the flavor on the server's own host.
+			if len(h) > 0 {
+				errorHolds = append(errorHolds, id)
+				if assert.Len(t, h, 1, "ERROR server %s holds at most one allocation", id) {
+					assert.Equal(t, s.HypervisorHostname, h[0].provider, "ERROR server %s's allocation is on its host", id)
+					assert.Equal(t, want, h[0].res, "ERROR server %s's allocation is its flavor", id)
+				}
+			}
+		}
+	}
+	assert.Empty(t, holds, "allocations of consumers that are no instance")
+	return errorHolds
+}
+
+// guests returns, per compute agent, the guests its driver holds.
+func guests(ctx context.Context, t testing.TB, cp *cloudProcs) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for i := 1; i <= 4; i++ {
+		name := fmt.Sprintf("cmp%d", i)
+		p := cp.get(name)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url()+"/guests", nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err, name)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s /guests: %s", name, b)
+		var gs []struct{ UUID string }
+		require.NoError(t, json.Unmarshal(b, &gs))
+		for _, g := range gs {
+			out[name] = append(out[name], g.UUID)
+		}
+	}
+	return out
+}
+
+// checkGuests asserts that no guest exists twice, that every guest is a
+// non-ERROR instance on that host, and that every ACTIVE instance on a
+// host not in lostHosts (whose in-memory fake hypervisor died with its
+// process) has its guest.
+func checkGuests(ctx context.Context, t testing.TB, cp *cloudProcs, all map[string]servers.Server, lostHosts ...string) {
+	t.Helper()
+	where := map[string]string{}
+	for host, gs := range guests(ctx, t, cp) {
+		for _, g := range gs {
+			if prev, dup := where[g]; dup {
+				t.Errorf("guest %s exists on %s and on %s", g, prev, host)
+			}
+			where[g] = host
+			s, ok := all[g]
+			if !assert.True(t, ok, "guest %s on %s has no instance", g, host) {
+				continue
+			}
+			assert.Equal(t, host, s.Host, "guest %s is on the host of its instance", g)
+			assert.NotEqual(t, "ERROR", s.Status, "instance %s in ERROR still has a guest on %s", g, host)
+		}
+	}
+	lost := strings.Join(lostHosts, ",")
+	for id, s := range all {
+		if s.Status == "ACTIVE" && (lost == "" || !strings.Contains(","+lost+",", ","+s.Host+",")) {
+			assert.Equal(t, s.Host, where[id], "ACTIVE server %s has its guest on its host", id)
+		}
+	}
+}
+
+// TestMultiProcess runs a cloud of separate processes — placement, the
+// API, two conductors, two schedulers, four compute agents — over a
+// private PostgreSQL and RabbitMQ, and then breaks it: SIGKILL of a
+// conductor and an agent mid-boot, PostgreSQL stopped, RabbitMQ
+// restarted, and finally SIGTERM of everything.
+func TestMultiProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	pg := testsvc.Postgres(t)
+	mq := testsvc.RabbitMQ(t)
+	cp := deploy(ctx, t, testsvc.NewDatabase(t, pg), testsvc.NewDatabase(t, pg), mq.URL())
+	c := newClients(cp.api.url(), cp.placement.url())
+	prepare(ctx, t, c)
+
+	ok := t.Run("boot200", func(t *testing.T) {
+		ids, errs := boot(ctx, c, "b", 200, 16, nil)
+		require.Empty(t, errs)
+		require.Len(t, ids, 200)
+		all := settle(ctx, t, c, 2*time.Minute)
+		require.Len(t, all, 200)
+		assert.Equal(t, 200, countStatus(all, "ACTIVE"), "statuses %v", statusesOf(all))
+		assert.Empty(t, checkAllocations(ctx, t, c, all), "ERROR servers holding allocations")
+		checkGuests(ctx, t, cp, all)
+	})
+	require.True(t, ok, "the cloud does not boot; later phases would only repeat that")
+
+	t.Run("kill9", func(t *testing.T) {
+		var once sync.Once
+		killed := make(chan struct{})
+		before := 200
+		ids, errs := boot(ctx, c, "k", 100, 8, func(n int64) {
+			if n < 30 {
+				return
+			}
+			once.Do(func() {
+				go func() {
+					defer close(killed)
+					cp.get("conductor1").kill(t)
+					cp.get("cmp2").kill(t)
+					time.Sleep(500 * time.Millisecond)
+					cp.set(cp.get("conductor1").restart(t))
+					cp.set(cp.get("cmp2").restart(t))
+				}()
+			})
+		})
+		<-killed
+		assert.Empty(t, errs, "creates refused while a conductor and an agent were down")
+		all := settle(ctx, t, c, 2*time.Minute)
+		assert.Len(t, all, before+len(ids), "every accepted server is there")
+		for id, s := range all {
+			assert.Contains(t, []string{"ACTIVE", "ERROR", "SHUTOFF"}, s.Status, "server %s", id)
+			if s.Status == "SHUTOFF" {
+				assert.Equal(t, "cmp2", s.Host, "only the killed agent's guests vanished (the fake hypervisor lives in its process)")
+			}
+		}
+		t.Logf("after kill -9: %v", statusesOf(all))
+		byHost := map[string]int{}
+		for _, s := range all {
+			if s.Status == "ERROR" {
+				byHost[s.Host+": "+s.Fault.Message]++
+			}
+		}
+		t.Logf("ERROR servers by host and fault: %v", byHost)
+		eh := checkAllocations(ctx, t, c, all)
+		t.Logf("%d ERROR servers hold their build's claim (released on delete, as in Nova)", len(eh))
+		checkGuests(ctx, t, cp, all, "cmp2")
+
+		// Deleting the ERROR servers releases their claims: placement then
+		// holds exactly the servers that run.
+		for id, s := range all {
+			if s.Status == "ERROR" {
+				require.NoError(t, servers.Delete(ctx, c.cc, id).ExtractErr())
+			}
+		}
+		require.Eventually(t, func() bool {
+			l, err := listAll(ctx, c)
+			if err != nil {
+				return false
+			}
+			for _, s := range l {
+				if s.Status == "ERROR" || s.TaskState != "" {
+					return false
+				}
+			}
+			return true
+		}, time.Minute, 200*time.Millisecond, "ERROR servers deleted")
+		all = settle(ctx, t, c, time.Minute)
+		assert.Empty(t, checkAllocations(ctx, t, c, all))
+	})
+
+	t.Run("postgres-stop", func(t *testing.T) {
+		require.NoError(t, pg.Stop(ctx))
+		restarted := false
+		defer func() {
+			if !restarted {
+				_ = pg.Start(ctx)
+			}
+		}()
+		resp, body := get(ctx, t, cp.api.url()+"/v2.1/servers", "admin")
+		assert.Equal(t, http.StatusServiceUnavailable, resp, "GET /servers with the database down: %s", body)
+		assert.NotEmpty(t, body)
+		t.Logf("API while PostgreSQL is down: %d %s", resp, body)
+		hc, hbody := get(ctx, t, cp.api.url()+"/healthz", "")
+		assert.Equal(t, http.StatusServiceUnavailable, hc, "/healthz with the database down: %s", hbody)
+		time.Sleep(3 * time.Second)
+		require.NoError(t, pg.Start(ctx))
+		restarted = true
+		require.Eventually(t, func() bool {
+			code, _ := get(ctx, t, cp.api.url()+"/v2.1/servers", "admin")
+			return code == http.StatusOK
+		}, time.Minute, 200*time.Millisecond, "the API recovers by itself")
+		ids, errs := boot(ctx, c, "p", 10, 4, nil)
+		assert.Empty(t, errs)
+		all := settle(ctx, t, c, time.Minute)
+		for _, id := range ids {
+			assert.Equal(t, "ACTIVE", all[id].Status, "server %s booted after PostgreSQL came back", id)
+		}
+	})
+
+	t.Run("rabbitmq-restart", func(t *testing.T) {
+		var once sync.Once
+		restarted := make(chan error, 1)
+		ids, errs := boot(ctx, c, "r", 100, 4, func(n int64) {
+			if n == 20 {
+				once.Do(func() { go func() { restarted <- mq.Restart(ctx) }() })
+			}
+		})
+		require.NoError(t, <-restarted)
+		t.Logf("creates during the RabbitMQ restart: %d accepted, %d refused", len(ids), len(errs))
+		for _, err := range errs {
+			assert.True(t, gophercloud.ResponseCodeIs(err, http.StatusServiceUnavailable), "a refused create is a 503: %v", err)
+		}
+		all := settle(ctx, t, c, 2*time.Minute)
+		lost := 0
+		for _, id := range ids {
+			if all[id].Status != "ACTIVE" {
+				lost++
+				t.Errorf("accepted server %s is %s (fault %q)", id, all[id].Status, all[id].Fault.Message)
+			}
+		}
+		assert.Zero(t, lost, "accepted creates lost across the RabbitMQ restart")
+	})
+
+	t.Run("sigterm", func(t *testing.T) {
+		// API first, then the services behind it, placement last.
+		order := []string{"api", "conductor1", "conductor2", "scheduler1", "scheduler2", "cmp1", "cmp2", "cmp3", "cmp4", "placement"}
+		for _, n := range order {
+			p := cp.get(n)
+			assert.NoError(t, p.stop(30*time.Second), "%s exits 0 on SIGTERM:\n%s", n, p.tail(10))
+		}
+	})
+}
+
+func statusesOf(m map[string]servers.Server) map[string]int {
+	all := make([]servers.Server, 0, len(m))
+	for _, s := range m {
+		all = append(all, s)
+	}
+	return statuses(all)
+}
+
+func get(ctx context.Context, t testing.TB, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// BenchmarkBoots measures boots per second through the multi-process
+// deployment: b.N servers created through the API (32 clients, one
+// request each) until every one is ACTIVE.
+func BenchmarkBoots(b *testing.B) {
+	ctx := context.Background()
+	pg := testsvc.SharedPostgres(b)
+	mq := testsvc.SharedRabbitMQ(b)
+	cp := deploy(ctx, b, testsvc.NewDatabase(b, pg), testsvc.NewDatabase(b, pg), mq.URL())
+	c := newClients(cp.api.url(), cp.placement.url())
+	prepare(ctx, b, c)
+	b.ResetTimer()
+	start := time.Now()
+	ids, errs := boot(ctx, c, "bench", b.N, 32, nil)
+	require.Empty(b, errs)
+	all := settle(ctx, b, c, 10*time.Minute)
+	el := time.Since(start)
+	b.StopTimer()
+	active := 0
+	for _, id := range ids {
+		if all[id].Status == "ACTIVE" {
+			active++
+		}
+	}
+	require.Equal(b, b.N, active, "statuses %v", statusesOf(all))
+	b.ReportMetric(float64(b.N)/el.Seconds(), "boots/s")
+}
