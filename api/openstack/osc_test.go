@@ -3,6 +3,7 @@ package openstack_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -33,19 +34,22 @@ func TestOpenStackClient(t *testing.T) {
 	// With one endpoint override the CLI also looks images up there: the
 	// test serves the image double in Glance v2's shape at /v2.1/images
 	// (the compute API itself has no image proxy after 2.36).
-	inner := e.srv.Config.Handler
-	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// (A server of its own: swapping e.srv's handler while it serves
+	// would race.)
+	inner := e.h
+	osrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v2.1/images") {
 			glanceImages(w, r, e.imgs)
 			return
 		}
 		inner.ServeHTTP(w, r)
-	})
+	}))
+	t.Cleanup(osrv.Close)
 	// The doubles' casts run on their worker as soon as they are queued,
 	// so `server create --wait` sees ACTIVE after a poll or two.
 	osc := func(args ...string) string {
 		t.Helper()
-		base := []string{"--os-auth-type", "admin_token", "--os-token", "admin", "--os-endpoint", e.srv.URL + "/v2.1",
+		base := []string{"--os-auth-type", "admin_token", "--os-token", "admin", "--os-endpoint", osrv.URL + "/v2.1",
 			"--os-compute-api-version", "2.92"}
 		cmd := exec.CommandContext(t.Context(), bin, append(base, args...)...)
 		out, err := cmd.CombinedOutput()
