@@ -263,6 +263,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{InstancesColumns[18], InstancesColumns[19]},
 			},
+			{
+				Name:    "instance_project_id_deleted_user_id_vcpus_memory_mb",
+				Unique:  false,
+				Columns: []*schema.Column{InstancesColumns[7], InstancesColumns[45], InstancesColumns[8], InstancesColumns[11], InstancesColumns[12]},
+			},
 		},
 	}
 	// InstanceActionsColumns holds the columns for the "instance_actions" table.

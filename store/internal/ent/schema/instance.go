@@ -78,6 +78,10 @@ func (Instance) Indexes() []ent.Index {
 		index.Fields("updated_at"),
 		index.Fields("reservation_id"),
 		index.Fields("vm_state", "task_state"),
+		// Covers the quota count (Instances.Usage): counting a
+		// project's instances and summing their vCPUs and RAM reads
+		// the index only, not every instance row.
+		index.Fields("project_id", "deleted", "user_id", "vcpus", "memory_mb"),
 	}
 }
 
