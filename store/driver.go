@@ -19,6 +19,9 @@ type stmtDriver struct {
 	db      *sql.DB
 	dialect string
 	cache   *stmtCache
+	// group, when set, runs the writes of db (a SQLite writer) as
+	// members of group commits.
+	group *groupWriter
 }
 
 var _ dialect.Driver = (*stmtDriver)(nil)
@@ -32,6 +35,11 @@ func (d *stmtDriver) conn(tx *sql.Tx, pending *[]string) entsql.Conn {
 }
 
 func (d *stmtDriver) Exec(ctx context.Context, query string, args, v any) error {
+	if d.group != nil {
+		return d.group.runOne(ctx, d.cache, func(eq execQuerier) error {
+			return entsql.Conn{ExecQuerier: eq.(cachedExecQuerier)}.Exec(ctx, query, args, v)
+		})
+	}
 	return d.conn(nil, nil).Exec(ctx, query, args, v)
 }
 
@@ -40,6 +48,15 @@ func (d *stmtDriver) Query(ctx context.Context, query string, args, v any) error
 }
 
 func (d *stmtDriver) Tx(ctx context.Context) (dialect.Tx, error) {
+	if d.group != nil {
+		b, err := d.group.acquire(ctx, true)
+		if err != nil {
+			return nil, err
+		}
+		t := &groupTx{g: d.group, b: b, cache: d.cache}
+		t.Conn = entsql.Conn{ExecQuerier: cachedExecQuerier{c: d.cache, tx: d.group.tx, pending: &t.pending, detach: true}}
+		return t, nil
+	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -146,6 +163,9 @@ type cachedExecQuerier struct {
 	c       *stmtCache
 	tx      *sql.Tx
 	pending *[]string
+	// detach runs statements without the caller's cancellation (see
+	// groupWriter).
+	detach bool
 }
 
 // stmt returns the cached statement for q, or nil to run q unprepared.
@@ -162,6 +182,9 @@ func (e cachedExecQuerier) stmt(ctx context.Context, q string) (*sql.Stmt, error
 }
 
 func (e cachedExecQuerier) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if e.detach {
+		ctx = context.WithoutCancel(ctx)
+	}
 	st, err := e.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -178,6 +201,9 @@ func (e cachedExecQuerier) ExecContext(ctx context.Context, q string, args ...an
 }
 
 func (e cachedExecQuerier) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if e.detach {
+		ctx = context.WithoutCancel(ctx)
+	}
 	st, err := e.stmt(ctx, q)
 	if err != nil {
 		return nil, err

@@ -237,7 +237,19 @@ func (r Instances) update(ctx context.Context, id string, u compute.InstanceUpda
 		n   int64
 	)
 	if u.Tags == nil && r.s.isql.returning != "" {
-		in, err := queryInstance(ctx, r.s.rawConn(), q, args...)
+		var (
+			in  *compute.Instance
+			err error
+		)
+		if r.s.group != nil {
+			err = r.s.group.runOne(ctx, r.s.wcache, func(eq execQuerier) error {
+				var qerr error
+				in, qerr = queryInstance(ctx, eq, q, args...)
+				return qerr
+			})
+		} else {
+			in, err = queryInstance(ctx, r.s.rawConn(), q, args...)
+		}
 		if err != nil {
 			return nil, r.s.classify(err, "instance", id)
 		}
