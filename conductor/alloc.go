@@ -70,6 +70,18 @@ func (s *Service) release(ctx context.Context, consumer string) error {
 	return nil
 }
 
+// releaseHeld releases the consumer's allocations if it holds any. A
+// first build holds none, so it costs a read instead of a placement
+// write; what an earlier interrupted attempt claimed is found and
+// released all the same.
+func (s *Service) releaseHeld(ctx context.Context, consumer string) error {
+	_, held, err := s.consumer(ctx, consumer)
+	if err != nil || !held {
+		return err
+	}
+	return s.release(ctx, consumer)
+}
+
 // consumer returns the consumer's allocations, or ok false when it holds
 // none.
 func (s *Service) consumer(ctx context.Context, uuid string) (c placement.Consumer, ok bool, err error) {

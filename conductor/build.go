@@ -96,7 +96,7 @@ func (s *Service) ScheduleAndBuildInstances(ctx context.Context, req *compute.Bu
 	for i, in := range todo {
 		uuids[i] = in.UUID
 		s.startEvent(ctx, in, req.RequestID, string(compute.ActionCreate), EventScheduleAndBuild)
-		if err := s.release(ctx, in.UUID); err != nil {
+		if err := s.releaseHeld(ctx, in.UUID); err != nil {
 			return err
 		}
 	}
