@@ -12,7 +12,12 @@
 // A malformed URL or an unreachable server fails at once (within
 // Options.ConnectTimeout) with an error naming the URL without its
 // password. SQLite runs in WAL mode with foreign keys on, a busy timeout,
-// one writer connection and a pool of readers.
+// one writer connection and a pool of readers. On a SQLite file the writes
+// are group-committed: write transactions queued for the writer share one
+// SQLite commit, each inside its own savepoint (a failing one is undone
+// alone), and each call returns only once that commit is done, so what a
+// call reports written is in the WAL as before (Options.NoGroupCommit
+// turns grouping off).
 //
 // # Repositories
 //
