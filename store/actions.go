@@ -62,10 +62,14 @@ func (r InstanceActions) Start(ctx context.Context, a *compute.InstanceAction) (
 		start = r.s.ts()
 	}
 	key := actionKey(a.InstanceUUID, a.RequestID)
-	row, err := r.s.w.InstanceAction.Create().
-		SetAction(a.Action).SetInstanceUUID(a.InstanceUUID).SetRequestID(a.RequestID).
-		SetUserID(a.UserID).SetProjectID(a.ProjectID).SetStartTime(start).
-		SetMessage(a.Message).SetUpdatedAt(start).Save(ctx)
+	var row *ent.InstanceAction
+	err := r.s.writeOne(ctx, func(c *ent.Client) (err error) {
+		row, err = c.InstanceAction.Create().
+			SetAction(a.Action).SetInstanceUUID(a.InstanceUUID).SetRequestID(a.RequestID).
+			SetUserID(a.UserID).SetProjectID(a.ProjectID).SetStartTime(start).
+			SetMessage(a.Message).SetUpdatedAt(start).Save(ctx)
+		return err
+	})
 	if err == nil {
 		return toAction(row), nil
 	}

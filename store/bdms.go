@@ -80,9 +80,13 @@ func (r BlockDevices) Create(ctx context.Context, b *compute.BlockDeviceMapping)
 	if err := validateBDM(b); err != nil {
 		return nil, err
 	}
-	c := r.s.w.BlockDeviceMapping.Create().SetUUID(id).SetInstanceUUID(b.InstanceUUID).SetCreatedAt(r.s.ts())
-	setBDM(c.Mutation(), b)
-	row, err := c.Save(ctx)
+	var row *ent.BlockDeviceMapping
+	err = r.s.writeOne(ctx, func(ec *ent.Client) (err error) {
+		c := ec.BlockDeviceMapping.Create().SetUUID(id).SetInstanceUUID(b.InstanceUUID).SetCreatedAt(r.s.ts())
+		setBDM(c.Mutation(), b)
+		row, err = c.Save(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, r.s.classify(err, "block device mapping", id)
 	}

@@ -35,9 +35,11 @@ func (r RequestSpecs) Save(ctx context.Context, spec *compute.RequestSpec) error
 	if err != nil {
 		return compute.InvalidInput("request_spec", "cannot be encoded: %v", err)
 	}
-	err = r.s.w.RequestSpec.Create().SetInstanceUUID(spec.InstanceUUID).SetSpec(string(b)).
-		SetUpdatedAt(r.s.ts()).
-		OnConflictColumns(requestspec.FieldInstanceUUID).UpdateSpec().UpdateUpdatedAt().Exec(ctx)
+	err = r.s.writeOne(ctx, func(c *ent.Client) error {
+		return c.RequestSpec.Create().SetInstanceUUID(spec.InstanceUUID).SetSpec(string(b)).
+			SetUpdatedAt(r.s.ts()).
+			OnConflictColumns(requestspec.FieldInstanceUUID).UpdateSpec().UpdateUpdatedAt().Exec(ctx)
+	})
 	return r.s.classify(err, "request spec", spec.InstanceUUID)
 }
 
