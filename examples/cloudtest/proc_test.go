@@ -214,7 +214,7 @@ func deploy(ctx context.Context, t testing.TB, dbURL, plDBURL, mqURL string) *cl
 	for i := 1; i <= 2; i++ {
 		c.set(start(t, fmt.Sprintf("conductor%d", i), bin("conductor"), append([]string{
 			"-host", fmt.Sprintf("conductor%d", i), "-db", dbURL,
-			"-stuck-after", "20s", "-recover-interval", "3s", "-drain-timeout", "20s"}, common...)...))
+			"-stuck-after", "60s", "-recover-interval", "3s", "-drain-timeout", "20s"}, common...)...))
 	}
 	for i := 1; i <= 4; i++ {
 		c.set(start(t, fmt.Sprintf("cmp%d", i), bin("compute"), append([]string{
