@@ -61,6 +61,11 @@ func messageOf(err error, code int) string {
 	if code == http.StatusInternalServerError {
 		return "Unexpected API Error. Please report this at https://github.com/novakit/novakit/issues and attach the compute API log if possible."
 	}
+	if code == http.StatusServiceUnavailable {
+		// The cause names backends (database URLs, brokers): it goes to
+		// the log, the client gets what it can act on.
+		return "The service is temporarily unavailable (a backend it depends on cannot be reached); retry later."
+	}
 	var (
 		br  *api.BadRequestError
 		ce  *api.ConflictError

@@ -297,7 +297,10 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 // fail writes the fault for err.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
-	if code >= 500 && code != http.StatusNotImplemented && code != http.StatusServiceUnavailable {
+	switch {
+	case code == http.StatusServiceUnavailable:
+		h.log.Warn("openstack: backend unavailable", "request_id", api.RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+	case code >= 500 && code != http.StatusNotImplemented:
 		h.log.Error("openstack: request failed", "request_id", api.RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeFault(w, code, messageOf(err, code))
