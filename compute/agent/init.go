@@ -208,7 +208,16 @@ func (a *Agent) initInstance(ctx context.Context, inst *compute.Instance) error 
 		// A delete that stopped after the state change: finish it.
 		return a.terminate(ctx, inst)
 	case inst.VMState == compute.VMBuilding || slices.Contains(buildingTasks, t):
-		return errorOut()
+		// The build died with the service: the instance goes to ERROR,
+		// a half-made guest is destroyed and its claim released, so
+		// nothing stays stuck or counted.
+		if err := errorOut(); err != nil {
+			return err
+		}
+		if err := a.o.Driver.Destroy(ctx, g, compute.DestroyOptions{}); err != nil && !errors.Is(err, compute.ErrNotFound) {
+			a.log.Warn("agent: destroy the guest of a build interrupted by a restart", "instance", inst.UUID, "err", err)
+		}
+		return a.deleteAllocations(ctx, inst.UUID)
 	case slices.Contains(rebuildTasks, t):
 		return errorOut()
 	case t == compute.TaskDeleting:

@@ -633,13 +633,15 @@ func (a *Agent) unshelveInstance(ctx context.Context, args Args) error {
 				u.Host, u.Node, u.DriverHandle = compute.Ptr(a.o.Host), &node, h.Encode()
 			}
 			u.PowerState = compute.Ptr(a.powerState(ctx, g))
-			if _, err := a.o.Conductor.UpdateInstance(ctx, inst.UUID, u); err != nil {
-				return err
-			}
+			// The shelved snapshot has served; Nova deletes it before the
+			// final save, so an unshelved instance never leaves it behind.
 			if imageID != "" && a.o.Images != nil {
 				if err := a.o.Images.DeleteImage(ctx, imageID); err != nil && !errors.Is(err, compute.ErrNotFound) {
 					a.log.Warn("agent: delete shelved image", "instance", inst.UUID, "image", imageID, "err", err)
 				}
+			}
+			if _, err := a.o.Conductor.UpdateInstance(ctx, inst.UUID, u); err != nil {
+				return err
 			}
 			return nil
 		}})

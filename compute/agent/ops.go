@@ -362,12 +362,19 @@ func (a *Agent) terminate(ctx context.Context, inst *compute.Instance) error {
 	if err := compute.IgnoreNotFound(a.o.Driver.Destroy(ctx, compute.GuestOf(inst), compute.DestroyOptions{})); err != nil {
 		return fmt.Errorf("destroy guest: %w", err)
 	}
+	// Allocations go before the record is marked deleted: whoever sees
+	// the instance deleted sees its resources free, and a crash between
+	// the two leaves the instance in deleting, which the next start
+	// finishes (both steps are idempotent).
+	if err := a.deleteAllocations(ctx, inst.UUID); err != nil {
+		return err
+	}
 	if !inst.Deleted {
 		if _, err := a.o.Conductor.SoftDeleteInstance(ctx, inst.UUID, compute.InstanceUpdate{}); err != nil && !errors.Is(err, compute.ErrNotFound) {
 			return err
 		}
 	}
-	return a.deleteAllocations(ctx, inst.UUID)
+	return nil
 }
 
 func (a *Agent) getConsoleOutput(ctx context.Context, args Args) (string, error) {
