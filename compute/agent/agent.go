@@ -374,6 +374,7 @@ func (a *Agent) Start(ctx context.Context) error {
 			if err := a.updateResources(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("agent: resource update failed", "err", err)
 			}
+			a.ReapOrphanedBuilds(ctx)
 		})
 	}()
 	if es, ok := a.o.Driver.(compute.EventSource); ok && a.caps.Events {

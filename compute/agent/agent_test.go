@@ -1210,3 +1210,50 @@ func TestStartsWhenPlacementIsDownAndReportsLater(t *testing.T) {
 	_, err = e.cloud.Placement.Provider(e.ctx, a.Node().UUID)
 	assert.NoError(t, err)
 }
+
+// A build the agent is still running is left alone; one it no longer
+// runs (its calls failed midway) is put in ERROR with its claim released.
+func TestReapOrphanedBuilds(t *testing.T) {
+	e := newEnv(t)
+	later := func() time.Time { return time.Now().Add(time.Minute) }
+	a := e.start("host1", func(o *agent.Options) { o.Now = later })
+	slow := e.fake.Inject(fake.Fault{Method: fake.MethodSpawn, Delay: time.Hour})
+	running := e.boot(a, agenttest.BootOptions{})
+	e.wait(running.UUID, func(i *compute.Instance) bool { return i.TaskState == compute.TaskSpawning })
+	for slow.Calls() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	slow.Remove()
+
+	// An abandoned build: the record says block_device_mapping on host1
+	// and no operation of the agent runs it.
+	inst := e.boot(a, agenttest.BootOptions{})
+	e.wait(inst.UUID, agenttest.Settled)
+	_, err := e.cloud.Store.Instances().Update(e.ctx, inst.UUID, compute.InstanceUpdate{
+		VMState: compute.Ptr(compute.VMBuilding), TaskState: compute.Ptr(compute.TaskBlockDeviceMapping),
+	})
+	require.NoError(t, err)
+
+	// The agent reaps every resource interval; the test calls it until
+	// the operation that settled the instance has let go of its lock.
+	require.Eventually(t, func() bool {
+		a.ReapOrphanedBuilds(e.ctx)
+		got, err := e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
+		return err == nil && got.VMState == compute.VMError
+	}, 10*time.Second, 10*time.Millisecond)
+	got, err := e.cloud.Store.Instances().Get(e.ctx, running.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.TaskSpawning, got.TaskState, "a build in progress is not reaped")
+
+	got, err = e.cloud.Store.Instances().Get(e.ctx, inst.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, compute.VMError, got.VMState)
+	assert.Equal(t, compute.TaskNone, got.TaskState)
+	fs := e.faults(inst.UUID)
+	require.NotEmpty(t, fs)
+	assert.Contains(t, fs[0].Message, "abandoned")
+	c, err := e.cloud.Placement.Consumer(e.ctx, inst.UUID)
+	if err == nil {
+		assert.Empty(t, c.Allocations, "the orphan's claim is released")
+	}
+}
