@@ -1061,9 +1061,12 @@ func TestEvacuateThenSourceCleansUpWhenBack(t *testing.T) {
 	assert.Equal(t, compute.VMActive, got.VMState)
 	assert.Equal(t, "host2", got.Host)
 	assert.Equal(t, 1, e.fake.Host("host2").GuestCount())
-	mig, err := e.cloud.Store.Migrations().Get(e.ctx, m.UUID)
-	require.NoError(t, err)
-	assert.Equal(t, compute.MigrationDone, mig.Status)
+	// As in Nova, the migration is marked done after the instance is
+	// saved: wait for it rather than read it once.
+	require.Eventually(t, func() bool {
+		mig, err := e.cloud.Store.Migrations().Get(e.ctx, m.UUID)
+		return err == nil && mig.Status == compute.MigrationDone
+	}, 10*time.Second, 5*time.Millisecond, "the evacuation's migration ends done")
 
 	// host1 comes back: its stale guest goes, and so does its share of
 	// the allocations.
