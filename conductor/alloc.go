@@ -176,3 +176,39 @@ func (s *Service) moveBack(ctx context.Context, instUUID, migUUID string, merge 
 	}
 	return nil
 }
+
+// trimStaleClaim keeps only the chosen host's allocations on a freshly
+// scheduled instance. A scheduler call left over from an interrupted
+// earlier attempt of the same build (its conductor killed while the call
+// was in flight) may have claimed another host for the same consumer, and
+// the scheduler merges claims on an existing consumer; without this the
+// instance would hold two hosts. Harmless when there is nothing extra.
+func (s *Service) trimStaleClaim(ctx context.Context, uuid string, chosen compute.Selection) error {
+	want, err := parseAllocationRequest(chosen)
+	if err != nil || len(want) == 0 {
+		return err
+	}
+	for try := 0; try < 3; try++ {
+		c, held, err := s.consumer(ctx, uuid)
+		if err != nil || !held {
+			return err
+		}
+		extra := false
+		for rp := range c.Allocations {
+			if _, ok := want[rp]; !ok {
+				extra = true
+			}
+		}
+		if !extra {
+			return nil
+		}
+		g := c.Generation
+		err = s.pl.SetAllocations(ctx, map[string]placement.ConsumerAllocations{uuid: {
+			Project: c.Project, User: c.User, ConsumerType: c.ConsumerType, Generation: &g, Allocations: want,
+		}})
+		if !errors.Is(err, placement.ErrConsumerGenerationConflict) {
+			return err
+		}
+	}
+	return nil
+}

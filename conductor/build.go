@@ -135,6 +135,9 @@ func (s *Service) ScheduleAndBuildInstances(ctx context.Context, req *compute.Bu
 		return nil
 	}
 	for i, in := range todo {
+		if err := s.trimStaleClaim(ctx, in.UUID, sels[i][0]); err != nil {
+			s.log.Warn("conductor: trim a stale claim", "instance", in.UUID, "err", err)
+		}
 		one := *req
 		one.InstanceUUIDs = []string{in.UUID}
 		ispec := spec
