@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/novakit/novakit/api"
-	"github.com/novakit/novakit/compute"
 	"github.com/novakit/novakit/compute/agent"
 	"github.com/novakit/novakit/conductor"
+	"github.com/novakit/novakit/internal/servicegroup"
 	plclient "github.com/novakit/novakit/placement/client"
 	"github.com/novakit/novakit/queue"
 	"github.com/novakit/novakit/scheduler"
@@ -312,37 +312,18 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // serviceRecord registers (host, binary) in the services table, or finds
-// it, and heartbeats it every interval until ctx ends, so that `manage
-// service list` and the API's os-services show the daemon.
+// it, heartbeats it once (a database that cannot take it fails the start)
+// and then every interval until ctx ends (internal/servicegroup), so that
+// `manage service list` and the API's os-services show the daemon.
 func serviceRecord(ctx context.Context, st *store.Store, host, binary, topic string, interval time.Duration, log *slog.Logger) error {
-	svc, err := st.Services().GetByHostBinary(ctx, host, binary)
-	if err != nil {
-		svc, err = st.Services().Create(ctx, &compute.Service{Host: host, Binary: binary, Topic: topic})
-		if err != nil {
-			// Another process created it meanwhile.
-			if svc, err = st.Services().GetByHostBinary(ctx, host, binary); err != nil {
-				return fmt.Errorf("service record %s/%s: %s", host, binary, oneLine(err))
-			}
-		}
+	svc, err := servicegroup.Register(ctx, st, host, binary, topic)
+	if err == nil {
+		_, err = st.Services().Heartbeat(ctx, svc.UUID)
 	}
-	id := svc.UUID
-	if _, err := st.Services().Heartbeat(ctx, id); err != nil {
+	if err != nil {
 		return fmt.Errorf("service record %s/%s: %s", host, binary, oneLine(err))
 	}
-	go func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, err := st.Services().Heartbeat(ctx, id); err != nil && ctx.Err() == nil {
-					log.Warn("service heartbeat failed", slog.String("binary", binary), slog.String("error", oneLine(err)))
-				}
-			}
-		}
-	}()
+	go func() { _ = servicegroup.Run(ctx, st, host, binary, topic, interval, log) }()
 	return nil
 }
 
