@@ -24,7 +24,7 @@ const orphanAge = 30 * time.Second
 // a while is abandoned. The agent runs it every resource interval; it is
 // safe to call at any time.
 func (a *Agent) ReapOrphanedBuilds(ctx context.Context) {
-	insts, err := a.o.Conductor.ListInstances(ctx, compute.InstanceFilter{Host: a.o.Host})
+	insts, err := a.o.Conductor.ListInstances(ctx, compute.InstanceFilter{Host: a.o.Host, VMStates: []compute.VMState{compute.VMBuilding}})
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("agent: list instances for orphaned builds", "err", err)
