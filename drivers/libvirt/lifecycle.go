@@ -22,6 +22,27 @@ func (d *Driver) guestLock(ctx context.Context, uuid string) (func(), error) {
 	return d.locks.lock(ctx, "guest:"+uuid)
 }
 
+// withDomain runs fn under the guest's lock with its domain (freed when fn
+// returns) and the power state read just before: the shape of every call
+// that changes one existing guest.
+func (d *Driver) withDomain(ctx context.Context, g compute.Guest, fn func(dom *libvirt.Domain, ps compute.PowerState, active bool) error) error {
+	unlock, err := d.guestLock(ctx, g.UUID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	dom, err := d.lookup(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer dom.Free()
+	ps, active, err := d.domState(g.UUID, dom)
+	if err != nil {
+		return err
+	}
+	return fn(dom, ps, active)
+}
+
 // Spawn implements compute.Hypervisor: it makes the guest's directory and
 // disks (image cache, qcow2 overlay, ephemeral, swap, config drive,
 // kernel and ramdisk), renders and defines the domain and, with
@@ -191,41 +212,29 @@ func (d *Driver) waitState(ctx context.Context, uuid string, dom *libvirt.Domain
 // that does not stop in time gets a hard reboot. Hard: stop at once (drop
 // a managed save), start.
 func (d *Driver) Reboot(ctx context.Context, g compute.Guest, kind compute.RebootType) error {
-	unlock, err := d.guestLock(ctx, g.UUID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	dom, err := d.lookup(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
-	ps, active, err := d.domState(g.UUID, dom)
-	if err != nil {
-		return err
-	}
-	switch kind {
-	case compute.RebootSoft:
-		if ps != compute.PowerRunning {
-			return compute.GuestStateError(g.UUID, compute.ActionReboot, ps)
+	return d.withDomain(ctx, g, func(dom *libvirt.Domain, ps compute.PowerState, active bool) error {
+		switch kind {
+		case compute.RebootSoft:
+			if ps != compute.PowerRunning {
+				return compute.GuestStateError(g.UUID, compute.ActionReboot, ps)
+			}
+			if err := dom.Shutdown(); err != nil {
+				return d.wrap(g.UUID, "shutdown", err)
+			}
+			off, err := d.waitState(ctx, g.UUID, dom, time.Now().Add(d.opts.SoftRebootTimeout), func(_ compute.PowerState, active bool) bool { return !active })
+			if err != nil {
+				return err
+			}
+			if off {
+				return d.wrap(g.UUID, "start", dom.Create())
+			}
+			d.log.Info("soft reboot timed out; hard reboot", "uuid", g.UUID, "timeout", d.opts.SoftRebootTimeout)
+			return d.hardReboot(g.UUID, dom, true)
+		case compute.RebootHard:
+			return d.hardReboot(g.UUID, dom, active)
 		}
-		if err := dom.Shutdown(); err != nil {
-			return d.wrap(g.UUID, "shutdown", err)
-		}
-		off, err := d.waitState(ctx, g.UUID, dom, time.Now().Add(d.opts.SoftRebootTimeout), func(_ compute.PowerState, active bool) bool { return !active })
-		if err != nil {
-			return err
-		}
-		if off {
-			return d.wrap(g.UUID, "start", dom.Create())
-		}
-		d.log.Info("soft reboot timed out; hard reboot", "uuid", g.UUID, "timeout", d.opts.SoftRebootTimeout)
-		return d.hardReboot(g.UUID, dom, true)
-	case compute.RebootHard:
-		return d.hardReboot(g.UUID, dom, active)
-	}
-	return compute.InvalidInput("reboot_type", "unknown reboot type %q", kind)
+		return compute.InvalidInput("reboot_type", "unknown reboot type %q", kind)
+	})
 }
 
 func (d *Driver) hardReboot(uuid string, dom *libvirt.Domain, active bool) error {
@@ -244,100 +253,64 @@ func (d *Driver) hardReboot(uuid string, dom *libvirt.Domain, active bool) error
 
 // PowerOff implements compute.Hypervisor.
 func (d *Driver) PowerOff(ctx context.Context, g compute.Guest, timeout time.Duration) error {
-	unlock, err := d.guestLock(ctx, g.UUID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	dom, err := d.lookup(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
-	ps, active, err := d.domState(g.UUID, dom)
-	if err != nil {
-		return err
-	}
-	if !active {
-		if ps == compute.PowerSuspended {
-			return d.wrap(g.UUID, "remove managed save", dom.ManagedSaveRemove(0))
+	return d.withDomain(ctx, g, func(dom *libvirt.Domain, ps compute.PowerState, active bool) error {
+		if !active {
+			if ps == compute.PowerSuspended {
+				return d.wrap(g.UUID, "remove managed save", dom.ManagedSaveRemove(0))
+			}
+			return nil
+		}
+		if timeout > 0 && ps == compute.PowerRunning {
+			if err := dom.Shutdown(); err == nil {
+				off, err := d.waitState(ctx, g.UUID, dom, time.Now().Add(timeout), func(_ compute.PowerState, active bool) bool { return !active })
+				if err != nil {
+					return err
+				}
+				if off {
+					return nil
+				}
+			}
+		}
+		if err := dom.Destroy(); err != nil && !isCode(err, libvirt.ERR_OPERATION_INVALID) {
+			return d.wrap(g.UUID, "destroy", err)
 		}
 		return nil
-	}
-	if timeout > 0 && ps == compute.PowerRunning {
-		if err := dom.Shutdown(); err == nil {
-			off, err := d.waitState(ctx, g.UUID, dom, time.Now().Add(timeout), func(_ compute.PowerState, active bool) bool { return !active })
-			if err != nil {
-				return err
-			}
-			if off {
-				return nil
-			}
-		}
-	}
-	if err := dom.Destroy(); err != nil && !isCode(err, libvirt.ERR_OPERATION_INVALID) {
-		return d.wrap(g.UUID, "destroy", err)
-	}
-	return nil
+	})
 }
 
 // PowerOn implements compute.Hypervisor.
 func (d *Driver) PowerOn(ctx context.Context, g compute.Guest) error {
-	unlock, err := d.guestLock(ctx, g.UUID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	dom, err := d.lookup(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
-	ps, active, err := d.domState(g.UUID, dom)
-	if err != nil {
-		return err
-	}
-	switch {
-	case ps == compute.PowerRunning:
-		return nil
-	case ps == compute.PowerPaused || ps == compute.PowerSuspended:
-		return compute.GuestStateError(g.UUID, compute.ActionStart, ps)
-	case active: // crashed but kept
-		if err := dom.Destroy(); err != nil {
-			return d.wrap(g.UUID, "destroy", err)
+	return d.withDomain(ctx, g, func(dom *libvirt.Domain, ps compute.PowerState, active bool) error {
+		switch {
+		case ps == compute.PowerRunning:
+			return nil
+		case ps == compute.PowerPaused || ps == compute.PowerSuspended:
+			return compute.GuestStateError(g.UUID, compute.ActionStart, ps)
+		case active: // crashed but kept
+			if err := dom.Destroy(); err != nil {
+				return d.wrap(g.UUID, "destroy", err)
+			}
 		}
-	}
-	return d.wrap(g.UUID, "start", dom.Create())
+		return d.wrap(g.UUID, "start", dom.Create())
+	})
 }
 
 // transition runs a state change guarded by the guest's power state: done
 // states succeed at once, allowed ones run op, others are invalid.
 func (d *Driver) transition(ctx context.Context, g compute.Guest, a compute.Action, done, allowed []compute.PowerState, op func(*libvirt.Domain) error) error {
-	unlock, err := d.guestLock(ctx, g.UUID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	dom, err := d.lookup(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
-	ps, _, err := d.domState(g.UUID, dom)
-	if err != nil {
-		return err
-	}
-	for _, s := range done {
-		if ps == s {
-			return nil
+	return d.withDomain(ctx, g, func(dom *libvirt.Domain, ps compute.PowerState, _ bool) error {
+		for _, s := range done {
+			if ps == s {
+				return nil
+			}
 		}
-	}
-	for _, s := range allowed {
-		if ps == s {
-			return d.wrap(g.UUID, string(a), op(dom))
+		for _, s := range allowed {
+			if ps == s {
+				return d.wrap(g.UUID, string(a), op(dom))
+			}
 		}
-	}
-	return compute.GuestStateError(g.UUID, a, ps)
+		return compute.GuestStateError(g.UUID, a, ps)
+	})
 }
 
 // Pause implements compute.Hypervisor (virDomainSuspend).

@@ -26,73 +26,61 @@ func (d *Driver) Snapshot(ctx context.Context, g compute.Guest, spec compute.Sna
 	if spec.Upload == nil {
 		return compute.InvalidInput("upload", "snapshot without an upload function")
 	}
-	unlock, err := d.guestLock(ctx, g.UUID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	dom, err := d.lookup(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
-	ps, _, err := d.domState(g.UUID, dom)
-	if err != nil {
-		return err
-	}
-	dir := d.instDir(g.UUID)
-	st, err := readGuestState(dir)
-	if err != nil {
-		return fmt.Errorf("libvirt: snapshot %s: %w", g.UUID, err)
-	}
-	if ps == compute.PowerRunning || ps == compute.PowerPaused {
-		flag := libvirt.DOMAIN_SAVE_RUNNING
-		if ps == compute.PowerPaused {
-			flag = libvirt.DOMAIN_SAVE_PAUSED
+	return d.withDomain(ctx, g, func(dom *libvirt.Domain, ps compute.PowerState, _ bool) error {
+		dir := d.instDir(g.UUID)
+		st, err := readGuestState(dir)
+		if err != nil {
+			return fmt.Errorf("libvirt: snapshot %s: %w", g.UUID, err)
 		}
-		if err := dom.ManagedSave(flag); err != nil {
-			return d.wrap(g.UUID, "snapshot: save", err)
-		}
-		defer func() {
-			if err := dom.Create(); err != nil {
-				d.log.Error("snapshot: restore failed", "uuid", g.UUID, "err", err)
+		if ps == compute.PowerRunning || ps == compute.PowerPaused {
+			flag := libvirt.DOMAIN_SAVE_RUNNING
+			if ps == compute.PowerPaused {
+				flag = libvirt.DOMAIN_SAVE_PAUSED
 			}
-		}()
-	}
-	out := filepath.Join(dir, "snapshot-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".qcow2")
-	defer os.Remove(out)
-	if _, err := d.qemuImg(ctx, "convert", "-f", "qcow2", "-O", "qcow2", filepath.Join(dir, rootDisk), out); err != nil {
-		return err
-	}
-	if spec.TaskState != nil {
-		spec.TaskState(compute.TaskImagePendingUpload)
-	}
-	f, err := os.Open(out)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	meta := compute.ImageMeta{ID: spec.ImageID, Name: spec.Name, DiskFormat: "qcow2", ContainerFormat: "bare",
-		Size: fi.Size(), MinRAMMB: st.Image.MinRAMMB, MinDiskGB: st.Flavor.RootGB, Properties: map[string]string{}}
-	for k, v := range st.Image.Properties {
-		meta.Properties[k] = v
-	}
-	meta.Properties["image_type"] = "snapshot"
-	meta.Properties["instance_uuid"] = g.UUID
-	if st.Image.ID != "" {
-		meta.Properties["base_image_ref"] = st.Image.ID
-	}
-	if spec.TaskState != nil {
-		spec.TaskState(compute.TaskImageUploading)
-	}
-	if err := spec.Upload(ctx, meta, f); err != nil {
-		return fmt.Errorf("libvirt: snapshot %s: upload: %w", g.UUID, err)
-	}
-	return nil
+			if err := dom.ManagedSave(flag); err != nil {
+				return d.wrap(g.UUID, "snapshot: save", err)
+			}
+			defer func() {
+				if err := dom.Create(); err != nil {
+					d.log.Error("snapshot: restore failed", "uuid", g.UUID, "err", err)
+				}
+			}()
+		}
+		out := filepath.Join(dir, "snapshot-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".qcow2")
+		defer os.Remove(out)
+		if _, err := d.qemuImg(ctx, "convert", "-f", "qcow2", "-O", "qcow2", filepath.Join(dir, rootDisk), out); err != nil {
+			return err
+		}
+		if spec.TaskState != nil {
+			spec.TaskState(compute.TaskImagePendingUpload)
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		meta := compute.ImageMeta{ID: spec.ImageID, Name: spec.Name, DiskFormat: "qcow2", ContainerFormat: "bare",
+			Size: fi.Size(), MinRAMMB: st.Image.MinRAMMB, MinDiskGB: st.Flavor.RootGB, Properties: map[string]string{}}
+		for k, v := range st.Image.Properties {
+			meta.Properties[k] = v
+		}
+		meta.Properties["image_type"] = "snapshot"
+		meta.Properties["instance_uuid"] = g.UUID
+		if st.Image.ID != "" {
+			meta.Properties["base_image_ref"] = st.Image.ID
+		}
+		if spec.TaskState != nil {
+			spec.TaskState(compute.TaskImageUploading)
+		}
+		if err := spec.Upload(ctx, meta, f); err != nil {
+			return fmt.Errorf("libvirt: snapshot %s: upload: %w", g.UUID, err)
+		}
+		return nil
+	})
 }
 
 // diskInfo is what MigrateDiskAndPowerOff hands FinishMigration: where the
@@ -326,95 +314,87 @@ func (d *Driver) FinishRevertMigration(ctx context.Context, g compute.Guest, spe
 // image, with its kernel and ramdisk when it has them) as the first disk
 // with the guest's own disks after it. A rescued guest succeeds.
 func (d *Driver) Rescue(ctx context.Context, g compute.Guest, spec compute.RescueSpec) error {
-	unlock, err := d.guestLock(ctx, g.UUID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	dom, err := d.lookup(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
-	dir := d.instDir(g.UUID)
-	if _, err := os.Stat(filepath.Join(dir, unrescueFile)); err == nil {
-		return nil
-	}
-	st, err := readGuestState(dir)
-	if err != nil {
-		return fmt.Errorf("libvirt: rescue %s: %w", g.UUID, err)
-	}
-	img := spec.Image
-	if img.ID == "" {
-		img = st.Image
-	}
-	rs := *st
-	rs.Image = img
-	base, vsize, err := d.cachedImage(ctx, img.ID, true)
-	if err != nil {
-		return err
-	}
-	rp := filepath.Join(dir, rescueDisk)
-	os.Remove(rp) // a rescue interrupted before it kept unrescue.json
-	if err := WriteQcow2(rp, roundUp512(vsize), base, "raw"); err != nil {
-		return fmt.Errorf("libvirt: rescue disk: %w", err)
-	}
-	var u undo
-	defer u.unwind()
-	u.push(func() { os.Remove(rp) })
-	disks, err := PlanDisks(dir, st.Flavor, img, d.host, hasRole(st.Disks, "config"), rp)
-	if err != nil {
-		return err
-	}
-	rs.Disks = nil
-	for _, k := range disks {
-		rs.Disks = append(rs.Disks, storedDisk{Disk: k})
-	}
-	rs.Kernel, rs.Initrd = "", ""
-	if kid := prop(img, PropKernelID); kid != "" {
-		kp, _, err := d.cachedImage(ctx, kid, false)
+	return d.withDomain(ctx, g, func(dom *libvirt.Domain, _ compute.PowerState, _ bool) error {
+		dir := d.instDir(g.UUID)
+		if _, err := os.Stat(filepath.Join(dir, unrescueFile)); err == nil {
+			return nil
+		}
+		st, err := readGuestState(dir)
+		if err != nil {
+			return fmt.Errorf("libvirt: rescue %s: %w", g.UUID, err)
+		}
+		img := spec.Image
+		if img.ID == "" {
+			img = st.Image
+		}
+		rs := *st
+		rs.Image = img
+		base, vsize, err := d.cachedImage(ctx, img.ID, true)
 		if err != nil {
 			return err
 		}
-		rs.Kernel = filepath.Join(dir, kernelFile+".rescue")
-		if err := linkOrCopy(kp, rs.Kernel); err != nil {
+		rp := filepath.Join(dir, rescueDisk)
+		os.Remove(rp) // a rescue interrupted before it kept unrescue.json
+		if err := WriteQcow2(rp, roundUp512(vsize), base, "raw"); err != nil {
+			return fmt.Errorf("libvirt: rescue disk: %w", err)
+		}
+		var u undo
+		defer u.unwind()
+		u.push(func() { os.Remove(rp) })
+		disks, err := PlanDisks(dir, st.Flavor, img, d.host, hasRole(st.Disks, "config"), rp)
+		if err != nil {
 			return err
 		}
-		if rid := prop(img, PropRamdiskID); rid != "" {
-			rpth, _, err := d.cachedImage(ctx, rid, false)
+		rs.Disks = nil
+		for _, k := range disks {
+			rs.Disks = append(rs.Disks, storedDisk{Disk: k})
+		}
+		rs.Kernel, rs.Initrd = "", ""
+		if kid := prop(img, PropKernelID); kid != "" {
+			kp, _, err := d.cachedImage(ctx, kid, false)
 			if err != nil {
 				return err
 			}
-			rs.Initrd = filepath.Join(dir, ramdiskFile+".rescue")
-			if err := linkOrCopy(rpth, rs.Initrd); err != nil {
+			rs.Kernel = filepath.Join(dir, kernelFile+".rescue")
+			if err := linkOrCopy(kp, rs.Kernel); err != nil {
 				return err
 			}
+			if rid := prop(img, PropRamdiskID); rid != "" {
+				rpth, _, err := d.cachedImage(ctx, rid, false)
+				if err != nil {
+					return err
+				}
+				rs.Initrd = filepath.Join(dir, ramdiskFile+".rescue")
+				if err := linkOrCopy(rpth, rs.Initrd); err != nil {
+					return err
+				}
+			}
+			rs.Cmdline = prop(img, PropCommandLine)
 		}
-		rs.Cmdline = prop(img, PropCommandLine)
-	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, unrescueFile), b, 0o644); err != nil {
-		return err
-	}
-	u.push(func() { os.Remove(filepath.Join(dir, unrescueFile)) })
-	if active, _ := dom.IsActive(); active {
-		if err := dom.Destroy(); err != nil {
-			return d.wrap(g.UUID, "rescue: stop", err)
+		b, err := json.Marshal(st)
+		if err != nil {
+			return err
 		}
-	}
-	if hs, _ := dom.HasManagedSaveImage(0); hs {
-		_ = dom.ManagedSaveRemove(0)
-	}
-	var inner undo
-	if _, err := d.defineAndStart(ctx, &rs, true, &inner); err != nil {
-		d.restoreDefinition(st)
-		return err
-	}
-	u.done()
-	return nil
+		if err := os.WriteFile(filepath.Join(dir, unrescueFile), b, 0o644); err != nil {
+			return err
+		}
+		u.push(func() { os.Remove(filepath.Join(dir, unrescueFile)) })
+		if active, _ := dom.IsActive(); active {
+			if err := dom.Destroy(); err != nil {
+				return d.wrap(g.UUID, "rescue: stop", err)
+			}
+		}
+		if hs, _ := dom.HasManagedSaveImage(0); hs {
+			_ = dom.ManagedSaveRemove(0)
+		}
+		var inner undo
+		if _, err := d.defineAndStart(ctx, &rs, true, &inner); err != nil {
+			d.restoreDefinition(st)
+			return err
+		}
+		u.done()
+		return nil
+	})
 }
 
 func (d *Driver) restoreDefinition(st *guestState) {
@@ -429,41 +409,33 @@ func (d *Driver) restoreDefinition(st *guestState) {
 // the guest as it was and boots it, and removes the rescue files. A guest
 // not rescued succeeds.
 func (d *Driver) Unrescue(ctx context.Context, g compute.Guest) error {
-	unlock, err := d.guestLock(ctx, g.UUID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	dom, err := d.lookup(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
-	dir := d.instDir(g.UUID)
-	b, err := os.ReadFile(filepath.Join(dir, unrescueFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var st guestState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("libvirt: unrescue %s: %w", g.UUID, err)
-	}
-	if active, _ := dom.IsActive(); active {
-		if err := dom.Destroy(); err != nil {
-			return d.wrap(g.UUID, "unrescue: stop", err)
+	return d.withDomain(ctx, g, func(dom *libvirt.Domain, _ compute.PowerState, _ bool) error {
+		dir := d.instDir(g.UUID)
+		b, err := os.ReadFile(filepath.Join(dir, unrescueFile))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
 		}
-	}
-	var u undo
-	if _, err := d.defineAndStart(ctx, &st, true, &u); err != nil {
-		return err
-	}
-	for _, f := range []string{unrescueFile, rescueDisk, kernelFile + ".rescue", ramdiskFile + ".rescue"} {
-		os.Remove(filepath.Join(dir, f))
-	}
-	return nil
+		if err != nil {
+			return err
+		}
+		var st guestState
+		if err := json.Unmarshal(b, &st); err != nil {
+			return fmt.Errorf("libvirt: unrescue %s: %w", g.UUID, err)
+		}
+		if active, _ := dom.IsActive(); active {
+			if err := dom.Destroy(); err != nil {
+				return d.wrap(g.UUID, "unrescue: stop", err)
+			}
+		}
+		var u undo
+		if _, err := d.defineAndStart(ctx, &st, true, &u); err != nil {
+			return err
+		}
+		for _, f := range []string{unrescueFile, rescueDisk, kernelFile + ".rescue", ramdiskFile + ".rescue"} {
+			os.Remove(filepath.Join(dir, f))
+		}
+		return nil
+	})
 }
 
 // Console implements compute.ConsoleProvider: the VNC or SPICE port
