@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -105,7 +106,13 @@ var _ api.Agent = (*recorder)(nil)
 
 func setup(t *testing.T) (*api.API, *store.Store, *recorder) {
 	t.Helper()
-	st, err := store.Open(context.Background(), "sqlite://:memory:", nil)
+	return setupURL(t, "sqlite://:memory:")
+}
+
+// setupURL is setup on the database at url.
+func setupURL(t *testing.T, url string) (*api.API, *store.Store, *recorder) {
+	t.Helper()
+	st, err := store.Open(context.Background(), url, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	_, err = st.Flavors().Create(context.Background(), &compute.Flavor{FlavorID: "1", Name: "m1.tiny", VCPUs: 1, MemoryMB: 512, RootGB: 1, IsPublic: true})
@@ -192,6 +199,49 @@ func TestCreateQuota(t *testing.T) {
 	}
 	_, err = a.CreateServers(as("u2", "p2"), api.CreateRequest{Name: "e", FlavorRef: "1", ImageRef: img, Metadata: md})
 	require.ErrorIs(t, err, compute.ErrQuotaExceeded)
+}
+
+// TestCreateQuotaRace: creates racing for the last quota slots (on a
+// SQLite file, whose writes are group-committed) never together get more
+// than the quota, and a multi-create that races shrinks to what is left.
+func TestCreateQuotaRace(t *testing.T) {
+	a, st, rec := setupURL(t, "sqlite://"+filepath.Join(t.TempDir(), "nova.db"))
+	ctx := as("u1", "p1")
+	const limit, racers = 5, 16
+	require.NoError(t, st.Quotas().Set(ctx, "p1", "", compute.QuotaInstances, limit))
+	var (
+		wg           sync.WaitGroup
+		mu           sync.Mutex
+		won, refused int
+	)
+	for i := range racers {
+		wg.Go(func() {
+			req := api.CreateRequest{Name: "r", FlavorRef: "1", ImageRef: img}
+			if i%4 == 0 {
+				req.MinCount, req.MaxCount = 1, 3
+			}
+			res, err := a.CreateServers(ctx, req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				assert.ErrorIs(t, err, compute.ErrQuotaExceeded)
+				refused++
+				return
+			}
+			won += len(res.Instances)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, limit, won, "every slot is taken, none twice")
+	assert.NotZero(t, refused)
+	u, err := st.Instances().Usage(ctx, "p1", "")
+	require.NoError(t, err)
+	assert.Equal(t, limit, u.Instances)
+	n := 0
+	for _, b := range rec.builds {
+		n += len(b.InstanceUUIDs)
+	}
+	assert.Equal(t, limit, n, "only the instances created were handed to the conductor")
 }
 
 func TestCreateCastFailureLeavesNothing(t *testing.T) {

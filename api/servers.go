@@ -130,31 +130,11 @@ func (a *API) instanceUsage(ctx context.Context, projectID string) (map[string]i
 	return map[string]int{compute.QuotaInstances: u.Instances, compute.QuotaCores: u.VCPUs, compute.QuotaRAM: u.MemoryMB}, nil
 }
 
-// checkInstanceQuota returns how many instances (≤ max, ≥ min) the
-// project may create with the flavor, or a *QuotaError.
-func (a *API) checkInstanceQuota(ctx context.Context, projectID string, limits map[string]int, fl *compute.Flavor, minCount, maxCount int) (int, error) {
-	used, err := a.instanceUsage(ctx, projectID)
-	if err != nil {
-		return 0, err
-	}
+// quotaError is the *QuotaError of a create of minCount instances of the
+// flavor that does not fit next to used.
+func quotaError(u store.InstanceUsage, limits map[string]int, fl *compute.Flavor, minCount int) *QuotaError {
+	used := map[string]int{compute.QuotaInstances: u.Instances, compute.QuotaCores: u.VCPUs, compute.QuotaRAM: u.MemoryMB}
 	per := map[string]int{compute.QuotaInstances: 1, compute.QuotaCores: fl.VCPUs, compute.QuotaRAM: fl.MemoryMB}
-	allowed := maxCount
-	for _, r := range []string{compute.QuotaInstances, compute.QuotaCores, compute.QuotaRAM} {
-		lim := limits[r]
-		if lim < 0 || per[r] == 0 {
-			continue
-		}
-		n := (lim - used[r]) / per[r]
-		if lim-used[r] < 0 {
-			n = 0
-		}
-		if n < allowed {
-			allowed = n
-		}
-	}
-	if allowed >= minCount {
-		return allowed, nil
-	}
 	qe := &QuotaError{Requested: map[string]int{}, Used: used, Allowed: limits}
 	for _, r := range []string{compute.QuotaInstances, compute.QuotaCores, compute.QuotaRAM} {
 		lim := limits[r]
@@ -163,14 +143,21 @@ func (a *API) checkInstanceQuota(ctx context.Context, projectID string, limits m
 			qe.Resources = append(qe.Resources, r)
 		}
 	}
-	return 0, qe
+	if len(qe.Resources) == 0 {
+		// Concurrent creates took the room between the count and the
+		// recheck of a database server.
+		qe.Message = "Quota exceeded: concurrent requests took the remaining quota; try again"
+	}
+	return qe
 }
 
-// CreateServers validates req, checks quota, stores the instances
-// (vm_state building, task_state scheduling), their request specs, block
-// device mappings and "create" actions, and casts the build to the
-// conductor. It returns the stored instances. Not idempotent: each call
-// creates new servers.
+// CreateServers validates req, stores the instances (vm_state building,
+// task_state scheduling), their request specs, block device mappings and
+// "create" actions in one transaction that also checks the project's
+// instance, cores and RAM quota (so concurrent creates cannot together
+// exceed it; max_count shrinks to what fits when min_count does), and
+// casts the build to the conductor. It returns the stored instances. Not
+// idempotent: each call creates new servers.
 func (a *API) CreateServers(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	c, err := caller(ctx)
 	if err != nil {
@@ -321,11 +308,10 @@ func (a *API) CreateServers(ctx context.Context, req CreateRequest) (*CreateResu
 			return nil, &QuotaError{Message: "Quota exceeded, too many servers in group"}
 		}
 	}
-	// Quota.
-	count, err := a.checkInstanceQuota(ctx, c.ProjectID, limits, fl, req.MinCount, req.MaxCount)
-	if err != nil {
-		return nil, err
-	}
+	// Quota: the instances are counted against it in the transaction
+	// that writes them (store.CreateBuilds); here only the server
+	// group's room bounds the count.
+	count := req.MaxCount
 	if group != nil {
 		if lim := limits[compute.QuotaServerGroupMembers]; lim >= 0 && len(group.Members)+count > lim {
 			count = lim - len(group.Members)
@@ -352,10 +338,89 @@ func (a *API) CreateServers(ctx context.Context, req CreateRequest) (*CreateResu
 			spec.ForceNodes = []string{node}
 		}
 	}
+	var bdms []compute.BlockDeviceMapping
+	if !bfv && imageID != "" {
+		bdms = append(bdms, compute.BlockDeviceMapping{
+			BootIndex: compute.Ptr(0), SourceType: "image", DestinationType: "local",
+			ImageID: imageID, DeleteOnTermination: true, DeviceType: "disk",
+		})
+	}
+	bdms = append(bdms, req.BlockDevices...)
+	for i := range bdms {
+		bdms[i].UUID = ""
+	}
+	sysMeta := imageSystemMetadata(img)
+	diskConfig := req.DiskConfig
+	if diskConfig == "" {
+		diskConfig = "MANUAL"
+	}
+	// builds are the records of count instances; names and hostnames
+	// carry an index when there are several.
+	builds := func(count int) []store.InstanceBuild {
+		out := make([]store.InstanceBuild, count)
+		for i := range out {
+			name := req.Name
+			if count > 1 {
+				name = fmt.Sprintf("%s-%d", req.Name, i+1)
+			}
+			hostname := req.Hostname
+			if hostname == "" {
+				hostname = sanitizeHostname(name)
+			} else if count > 1 {
+				hostname = fmt.Sprintf("%s-%d", hostname, i+1)
+			}
+			is := *spec
+			is.NumInstances = count
+			out[i] = store.InstanceBuild{
+				Instance: &compute.Instance{
+					UUID: uuid.NewString(), Name: name, Hostname: hostname, Description: req.Description,
+					ProjectID: c.ProjectID, UserID: c.UserID, ImageRef: imageID, Flavor: *fl,
+					VMState: compute.VMBuilding, TaskState: compute.TaskScheduling, PowerState: compute.PowerNoState,
+					AvailabilityZone: az, KeyName: req.KeyName, KeyData: keyData, UserData: req.UserData,
+					ConfigDrive: req.ConfigDrive, AccessIPv4: req.AccessIPv4, AccessIPv6: req.AccessIPv6,
+					Metadata: req.Metadata, ReservationID: resID, LaunchIndex: i, DiskConfig: diskConfig,
+					Tags: req.Tags, SystemMetadata: sysMeta,
+				},
+				Spec:         &is,
+				BlockDevices: bdms,
+				Action: &compute.InstanceAction{
+					Action: compute.ActionCreate.RecordName(), RequestID: rid,
+					UserID: c.UserID, ProjectID: c.ProjectID, StartTime: a.now(),
+				},
+			}
+		}
+		return out
+	}
+	quota := &store.BuildQuota{Limits: limits}
+	var stored []store.InstanceBuild
+	for attempt := 0; ; attempt++ {
+		stored, err = a.st.CreateBuilds(ctx, builds(count), quota)
+		var room *store.QuotaRoomError
+		if !errors.As(err, &room) {
+			break
+		}
+		// max_count is reduced to what the quota allows when min_count
+		// fits (Nova's _check_num_instances_quota).
+		if room.Room >= req.MinCount && room.Room < count && attempt < 3 {
+			count = room.Room
+			continue
+		}
+		return nil, quotaError(room.Usage, limits, fl, req.MinCount)
+	}
+	if err != nil {
+		return nil, err
+	}
 	res := &CreateResult{ReservationID: resID, AdminPass: adminPass}
+	spec.NumInstances = count
 	br := &compute.BuildRequest{
 		RequestID: rid, Spec: spec, AdminPassword: adminPass, Networks: req.Networks,
-		InjectedFiles: req.InjectedFiles, Tags: req.Tags, BlockDevices: map[string][]compute.BlockDeviceMapping{},
+		InjectedFiles: req.InjectedFiles, Tags: req.Tags,
+		BlockDevices: make(map[string][]compute.BlockDeviceMapping, len(stored)),
+	}
+	for _, b := range stored {
+		res.Instances = append(res.Instances, b.Instance)
+		br.InstanceUUIDs = append(br.InstanceUUIDs, b.Instance.UUID)
+		br.BlockDevices[b.Instance.UUID] = b.BlockDevices
 	}
 	// cleanup removes what this request stored when a later step fails.
 	cleanup := func() {
@@ -372,84 +437,12 @@ func (a *API) CreateServers(ctx context.Context, req CreateRequest) (*CreateResu
 			}
 		}
 	}
-	for i := 0; i < count; i++ {
-		name := req.Name
-		if count > 1 {
-			name = fmt.Sprintf("%s-%d", req.Name, i+1)
-		}
-		hostname := req.Hostname
-		if hostname == "" {
-			hostname = sanitizeHostname(name)
-		} else if count > 1 {
-			hostname = fmt.Sprintf("%s-%d", hostname, i+1)
-		}
-		inst := &compute.Instance{
-			UUID: uuid.NewString(), Name: name, Hostname: hostname, Description: req.Description,
-			ProjectID: c.ProjectID, UserID: c.UserID, ImageRef: imageID, Flavor: *fl,
-			VMState: compute.VMBuilding, TaskState: compute.TaskScheduling, PowerState: compute.PowerNoState,
-			AvailabilityZone: az, KeyName: req.KeyName, KeyData: keyData, UserData: req.UserData,
-			ConfigDrive: req.ConfigDrive, AccessIPv4: req.AccessIPv4, AccessIPv6: req.AccessIPv6,
-			Metadata: req.Metadata, ReservationID: resID, LaunchIndex: i, DiskConfig: req.DiskConfig,
-			Tags: req.Tags, SystemMetadata: imageSystemMetadata(img),
-		}
-		if inst.DiskConfig == "" {
-			inst.DiskConfig = "MANUAL"
-		}
-		stored, err := a.st.Instances().Create(ctx, inst)
-		if err != nil {
+	if group != nil {
+		if _, err := a.st.ServerGroups().AddMembers(ctx, group.UUID, br.InstanceUUIDs...); err != nil {
 			cleanup()
 			return nil, err
-		}
-		res.Instances = append(res.Instances, stored)
-		br.InstanceUUIDs = append(br.InstanceUUIDs, stored.UUID)
-		is := *spec
-		is.InstanceUUID = stored.UUID
-		if err := a.st.RequestSpecs().Save(ctx, &is); err != nil {
-			cleanup()
-			return nil, err
-		}
-		bdms := req.BlockDevices
-		if !bfv && imageID != "" {
-			bdms = append([]compute.BlockDeviceMapping{{
-				BootIndex: compute.Ptr(0), SourceType: "image", DestinationType: "local",
-				ImageID: imageID, DeleteOnTermination: true, DeviceType: "disk",
-			}}, bdms...)
-		}
-		for _, b := range bdms {
-			b.InstanceUUID = stored.UUID
-			b.UUID = ""
-			sb, err := a.st.BlockDevices().Create(ctx, &b)
-			if err != nil {
-				cleanup()
-				return nil, err
-			}
-			br.BlockDevices[stored.UUID] = append(br.BlockDevices[stored.UUID], *sb)
-		}
-		if _, err := a.st.InstanceActions().Start(ctx, &compute.InstanceAction{
-			Action: compute.ActionCreate.RecordName(), InstanceUUID: stored.UUID, RequestID: rid,
-			UserID: c.UserID, ProjectID: c.ProjectID, StartTime: a.now(),
-		}); err != nil {
-			cleanup()
-			return nil, err
-		}
-		if group != nil {
-			if _, err := a.st.ServerGroups().AddMembers(ctx, group.UUID, stored.UUID); err != nil {
-				cleanup()
-				return nil, err
-			}
 		}
 	}
-	// Recheck quota now that the instances count (Nova's recheck_quota):
-	// concurrent creates may have raced past the first check.
-	if used, err := a.instanceUsage(ctx, c.ProjectID); err == nil {
-		for _, r := range []string{compute.QuotaInstances, compute.QuotaCores, compute.QuotaRAM} {
-			if lim := limits[r]; lim >= 0 && used[r] > lim {
-				cleanup()
-				return nil, &QuotaError{Message: fmt.Sprintf("Quota exceeded for %s: Requested %d, but already used %d of %d %s", r, count, used[r], lim, r)}
-			}
-		}
-	}
-	spec.NumInstances = len(br.InstanceUUIDs)
 	if err := a.conductor.ScheduleAndBuildInstances(ctx, br); err != nil {
 		cleanup()
 		return nil, fmt.Errorf("api: hand the build to the conductor: %w", err)
