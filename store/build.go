@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -11,6 +13,8 @@ import (
 	"github.com/novakit/novakit/store/internal/ent"
 	"github.com/novakit/novakit/store/internal/ent/blockdevicemapping"
 	"github.com/novakit/novakit/store/internal/ent/instance"
+	"github.com/novakit/novakit/store/internal/ent/instanceaction"
+	"github.com/novakit/novakit/store/internal/ent/instancetag"
 	"github.com/novakit/novakit/store/internal/ent/requestspec"
 )
 
@@ -165,6 +169,20 @@ func (s *Store) CreateBuilds(ctx context.Context, builds []InstanceBuild, quota 
 			if err := validateBDM(&bd); err != nil {
 				return nil, err
 			}
+			if err := checkLengths(
+				lengthCheck{blockdevicemapping.FieldImageID, bd.ImageID, blockdevicemapping.ImageIDValidator},
+				lengthCheck{blockdevicemapping.FieldVolumeID, bd.VolumeID, blockdevicemapping.VolumeIDValidator},
+				lengthCheck{blockdevicemapping.FieldSnapshotID, bd.SnapshotID, blockdevicemapping.SnapshotIDValidator},
+				lengthCheck{blockdevicemapping.FieldVolumeType, bd.VolumeType, blockdevicemapping.VolumeTypeValidator},
+				lengthCheck{blockdevicemapping.FieldDeviceName, bd.DeviceName, blockdevicemapping.DeviceNameValidator},
+				lengthCheck{blockdevicemapping.FieldDeviceType, bd.DeviceType, blockdevicemapping.DeviceTypeValidator},
+				lengthCheck{blockdevicemapping.FieldDiskBus, bd.DiskBus, blockdevicemapping.DiskBusValidator},
+				lengthCheck{blockdevicemapping.FieldGuestFormat, bd.GuestFormat, blockdevicemapping.GuestFormatValidator},
+				lengthCheck{blockdevicemapping.FieldTag, bd.Tag, blockdevicemapping.TagValidator},
+				lengthCheck{blockdevicemapping.FieldAttachmentID, bd.AttachmentID, blockdevicemapping.AttachmentIDValidator},
+			); err != nil {
+				return nil, err
+			}
 			out.BlockDevices[j] = bd
 		}
 		if b.Action != nil {
@@ -174,6 +192,14 @@ func (s *Store) CreateBuilds(ctx context.Context, builds []InstanceBuild, quota 
 				return nil, err
 			}
 			if err := required("action", a.Action); err != nil {
+				return nil, err
+			}
+			if err := checkLengths(
+				lengthCheck{instanceaction.FieldAction, a.Action, instanceaction.ActionValidator},
+				lengthCheck{instanceaction.FieldRequestID, a.RequestID, instanceaction.RequestIDValidator},
+				lengthCheck{instanceaction.FieldUserID, a.UserID, instanceaction.UserIDValidator},
+				lengthCheck{instanceaction.FieldProjectID, a.ProjectID, instanceaction.ProjectIDValidator},
+			); err != nil {
 				return nil, err
 			}
 			a.StartTime = norm(a.StartTime)
@@ -186,9 +212,10 @@ func (s *Store) CreateBuilds(ctx context.Context, builds []InstanceBuild, quota 
 	}
 	project := in[0].Instance.ProjectID
 	counted := !quota.Unlimited()
-	err := s.withTx(ctx, func(tx *ent.Tx) error {
+	sq := buildSQLs[s.dialect]
+	err := s.rawWriteTx(ctx, func(eq execQuerier) error {
 		if counted {
-			used, err := s.usageIn(ctx, tx.Client(), project)
+			used, err := s.usageRaw(ctx, eq, sq, project)
 			if err != nil {
 				return err
 			}
@@ -197,7 +224,7 @@ func (s *Store) CreateBuilds(ctx context.Context, builds []InstanceBuild, quota 
 			}
 		}
 		for i := range in {
-			if err := s.createBuild(ctx, tx, &in[i], specs[i]); err != nil {
+			if err := s.insertBuild(ctx, eq, sq, &in[i], specs[i]); err != nil {
 				return err
 			}
 		}
@@ -214,114 +241,11 @@ func (s *Store) CreateBuilds(ctx context.Context, builds []InstanceBuild, quota 
 	return in, nil
 }
 
-// createBuild writes one build in tx, filling in what the database
-// assigned.
-func (s *Store) createBuild(ctx context.Context, tx *ent.Tx, b *InstanceBuild, spec []byte) error {
-	inst := b.Instance
-	c := tx.Instance.Create().
-		SetUUID(inst.UUID).SetDisplayName(inst.Name).SetHostname(inst.Hostname).
-		SetDescription(inst.Description).SetProjectID(inst.ProjectID).SetUserID(inst.UserID).
-		SetImageRef(inst.ImageRef).SetFlavorID(inst.Flavor.FlavorID).
-		SetVcpus(inst.Flavor.VCPUs).SetMemoryMB(inst.Flavor.MemoryMB).
-		SetRootGB(inst.Flavor.RootGB).SetEphemeralGB(inst.Flavor.EphemeralGB).
-		SetFlavor(inst.Flavor).SetVMState(string(inst.VMState)).SetTaskState(string(inst.TaskState)).
-		SetPowerState(int(inst.PowerState)).SetHost(inst.Host).SetNode(inst.Node).
-		SetAvailabilityZone(inst.AvailabilityZone).SetKeyName(inst.KeyName).SetKeyData(inst.KeyData).
-		SetUserData(inst.UserData).SetConfigDrive(inst.ConfigDrive).
-		SetAccessIPV4(inst.AccessIPv4).SetAccessIPV6(inst.AccessIPv6).
-		SetMetadata(inst.Metadata).SetSystemMetadata(inst.SystemMetadata).
-		SetReservationID(inst.ReservationID).SetLaunchIndex(inst.LaunchIndex).
-		SetLocked(inst.Locked).SetLockedBy(inst.LockedBy).SetLockedReason(inst.LockedReason).
-		SetRootDeviceName(inst.RootDeviceName).SetProgress(inst.Progress).SetDiskConfig(inst.DiskConfig).
-		SetCreatedAt(norm(inst.CreatedAt)).SetUpdatedAt(inst.UpdatedAt)
-	tags := normTags(inst.Tags)
-	if tags != nil {
-		c.SetTagList(tags)
-	}
-	if inst.OldFlavor != nil {
-		c.SetFlavorOld(inst.OldFlavor)
-	}
-	if inst.NewFlavor != nil {
-		c.SetFlavorNew(inst.NewFlavor)
-	}
-	if inst.DriverHandle != nil {
-		c.SetDriverHandle(inst.DriverHandle)
-	}
-	if !inst.LaunchedAt.IsZero() {
-		c.SetLaunchedAt(norm(inst.LaunchedAt))
-	}
-	if !inst.TerminatedAt.IsZero() {
-		c.SetTerminatedAt(norm(inst.TerminatedAt))
-	}
-	row, err := c.Save(ctx)
-	if err != nil {
-		return s.classify(err, "instance", inst.UUID)
-	}
-	if len(tags) > 0 {
-		bulk := make([]*ent.InstanceTagCreate, len(tags))
-		for i, t := range tags {
-			bulk[i] = tx.InstanceTag.Create().SetInstanceID(row.ID).SetTag(t)
-		}
-		if err := tx.InstanceTag.CreateBulk(bulk...).Exec(ctx); err != nil {
-			return s.classify(err, "instance tags", inst.UUID)
-		}
-	}
-	b.Instance = toInstance(row)
-	if spec != nil {
-		err := tx.RequestSpec.Create().SetInstanceUUID(inst.UUID).SetSpec(string(spec)).SetUpdatedAt(inst.UpdatedAt).
-			OnConflictColumns(requestspec.FieldInstanceUUID).UpdateSpec().UpdateUpdatedAt().Exec(ctx)
-		if err != nil {
-			return s.classify(err, "request spec", inst.UUID)
-		}
-	}
-	for i := range b.BlockDevices {
-		bd := &b.BlockDevices[i]
-		c := tx.BlockDeviceMapping.Create().SetUUID(bd.UUID).SetInstanceUUID(inst.UUID).SetCreatedAt(inst.UpdatedAt)
-		setBDM(c.Mutation(), bd)
-		row, err := c.Save(ctx)
-		if err != nil {
-			return s.classify(err, "block device mapping", bd.UUID)
-		}
-		*bd = *toBDM(row)
-	}
-	if a := b.Action; a != nil {
-		row, err := tx.InstanceAction.Create().
-			SetAction(a.Action).SetInstanceUUID(inst.UUID).SetRequestID(a.RequestID).
-			SetUserID(a.UserID).SetProjectID(a.ProjectID).SetStartTime(a.StartTime).
-			SetMessage(a.Message).SetUpdatedAt(a.StartTime).Save(ctx)
-		if err != nil {
-			return s.classify(err, "instance action", actionKey(inst.UUID, a.RequestID))
-		}
-		b.Action = toAction(row)
-	}
-	return nil
-}
-
-// usageIn counts the project's live instances, vCPUs and RAM through c
-// (a transaction's client, to count what the transaction sees).
-func (s *Store) usageIn(ctx context.Context, c *ent.Client, projectID string) (InstanceUsage, error) {
-	var v []struct {
-		Count int `json:"count"`
-		VCPUs int `json:"vcpus"`
-		RAM   int `json:"ram"`
-	}
-	err := c.Instance.Query().Where(instance.ProjectID(projectID), instance.Deleted(false)).
-		Aggregate(ent.Count(), ent.As(ent.Sum(instance.FieldVcpus), "vcpus"), ent.As(ent.Sum(instance.FieldMemoryMB), "ram")).
-		Scan(ctx, &v)
-	if err != nil {
-		return InstanceUsage{}, s.classify(err, "instance usage", projectID)
-	}
-	if len(v) == 0 {
-		return InstanceUsage{}, nil
-	}
-	return InstanceUsage{Instances: v[0].Count, VCPUs: v[0].VCPUs, MemoryMB: v[0].RAM}, nil
-}
-
 // recheckBuilds counts the project's usage after the builds committed and
 // undoes them when the project is over a limit.
 func (s *Store) recheckBuilds(ctx context.Context, builds []InstanceBuild, quota *BuildQuota) error {
 	project := builds[0].Instance.ProjectID
-	used, err := s.usageIn(ctx, s.w, project)
+	used, err := s.usageRaw(ctx, s.rawConn(), buildSQLs[s.dialect], project)
 	if err != nil {
 		return err
 	}
@@ -366,4 +290,382 @@ func (q *BuildQuota) over(used InstanceUsage) bool {
 		}
 	}
 	return false
+}
+
+// buildSQL holds the statements of the create path, built once per
+// dialect from the ent schema's column lists. They are hand-built, as
+// the instance hot path's are (instances_sql.go): ent's builders cost as
+// much CPU and garbage as SQLite's own work on these inserts.
+type buildSQL struct {
+	instanceCols []string // instance.Columns without the id
+	insertInst   string   // INSERT INTO instances …; RETURNING id on PostgreSQL
+	insertTag    string
+	insertSpec   string
+	insertBDM    string
+	insertAction string
+	usage        string // count, vCPUs and RAM of a project's live instances
+}
+
+// buildSQLs is read-only after package initialisation.
+var buildSQLs = map[Dialect]*buildSQL{SQLite: newBuildSQL(SQLite), Postgres: newBuildSQL(Postgres), MySQL: newBuildSQL(MySQL)}
+
+func newBuildSQL(d Dialect) *buildSQL {
+	q := quoter(d)
+	rb := (&Store{dialect: d}).rebind
+	insert := func(table string, cols []string) string {
+		quoted := make([]string, len(cols))
+		marks := make([]string, len(cols))
+		for i, c := range cols {
+			quoted[i], marks[i] = q(c), "?"
+		}
+		return "INSERT INTO " + q(table) + " (" + strings.Join(quoted, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")"
+	}
+	var icols []string
+	for _, c := range instance.Columns {
+		if c != instance.FieldID {
+			icols = append(icols, c)
+		}
+	}
+	out := &buildSQL{
+		instanceCols: icols,
+		insertInst:   insert(instance.Table, icols),
+		insertTag:    rb(insert(instancetag.Table, []string{instancetag.FieldInstanceID, instancetag.FieldTag})),
+		insertSpec:   rb(insert(requestspec.Table, []string{requestspec.FieldInstanceUUID, requestspec.FieldSpec, requestspec.FieldUpdatedAt})),
+		insertBDM:    insert(blockdevicemapping.Table, blockdevicemapping.Columns[1:]),
+		insertAction: insert(instanceaction.Table, instanceaction.Columns[1:]),
+		usage: rb("SELECT COUNT(*), COALESCE(SUM(" + q(instance.FieldVcpus) + "), 0), COALESCE(SUM(" + q(instance.FieldMemoryMB) + "), 0) FROM " +
+			q(instance.Table) + " WHERE " + q(instance.FieldProjectID) + " = ? AND " + q(instance.FieldDeleted) + " = ?"),
+	}
+	if d == Postgres {
+		out.insertInst += " RETURNING " + q(instance.FieldID)
+		out.insertBDM += " RETURNING " + q(blockdevicemapping.FieldID)
+		out.insertAction += " RETURNING " + q(instanceaction.FieldID)
+	}
+	out.insertInst, out.insertBDM, out.insertAction = rb(out.insertInst), rb(out.insertBDM), rb(out.insertAction)
+	return out
+}
+
+// insertID runs the INSERT q and returns the id of the new row: from its
+// RETURNING clause on PostgreSQL, the driver's last insert id elsewhere.
+func (s *Store) insertID(ctx context.Context, eq execQuerier, q string, args ...any) (int64, error) {
+	var id int64
+	if s.dialect != Postgres {
+		res, err := eq.ExecContext(ctx, q, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
+	rows, err := eq.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	if rows.Next() {
+		err = rows.Scan(&id)
+	} else {
+		err = rows.Err()
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return id, err
+}
+
+// rawWriteTx runs fn in a write transaction on hand-built SQL: as one
+// member of a group commit on a SQLite file, otherwise a transaction of
+// the writer. It commits when fn returns nil and rolls back otherwise
+// (also on panic, which is re-raised).
+func (s *Store) rawWriteTx(ctx context.Context, fn func(eq execQuerier) error) (err error) {
+	if g := s.group; g != nil {
+		b, err := g.acquire(ctx, true)
+		if err != nil {
+			return s.classify(err, "transaction", "begin")
+		}
+		pending := []string{}
+		ok := false
+		defer func() {
+			ferr := g.finish(b, true, ok)
+			s.wcache.prepareAll(pending)
+			if err == nil && ferr != nil {
+				err = s.classify(ferr, "transaction", "commit")
+			}
+		}()
+		if err := fn(cachedExecQuerier{c: s.wcache, tx: g.tx, pending: &pending, detach: true}); err != nil {
+			return err
+		}
+		ok = true
+		return nil
+	}
+	tx, err := s.dbs[0].BeginTx(ctx, nil)
+	if err != nil {
+		return s.classify(err, "transaction", "begin")
+	}
+	eq, pending := s.rawTx(tx)
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback()
+		}
+		s.preparePending(pending)
+	}()
+	if err := fn(eq); err != nil {
+		return err
+	}
+	committed = true
+	if err := tx.Commit(); err != nil {
+		return s.classify(err, "transaction", "commit")
+	}
+	return nil
+}
+
+// usageRaw counts the project's live instances, vCPUs and RAM through eq
+// (inside a transaction: what the transaction sees).
+func (s *Store) usageRaw(ctx context.Context, eq execQuerier, sq *buildSQL, projectID string) (InstanceUsage, error) {
+	rows, err := eq.QueryContext(ctx, sq.usage, projectID, false)
+	if err != nil {
+		return InstanceUsage{}, s.classify(err, "instance usage", projectID)
+	}
+	defer rows.Close()
+	var u InstanceUsage
+	if rows.Next() {
+		var n, vcpus, ram int64
+		if err := rows.Scan(&n, &vcpus, &ram); err != nil {
+			return InstanceUsage{}, s.classify(err, "instance usage", projectID)
+		}
+		u = InstanceUsage{Instances: int(n), VCPUs: int(vcpus), MemoryMB: int(ram)}
+	}
+	if err := rows.Close(); err != nil {
+		return InstanceUsage{}, s.classify(err, "instance usage", projectID)
+	}
+	return u, nil
+}
+
+// insertBuild writes one build through eq, filling in the ids the
+// database assigned.
+func (s *Store) insertBuild(ctx context.Context, eq execQuerier, sq *buildSQL, b *InstanceBuild, spec []byte) error {
+	inst := b.Instance
+	args, err := instanceArgs(sq.instanceCols, inst)
+	if err != nil {
+		return err
+	}
+	id, err := s.insertID(ctx, eq, sq.insertInst, args...)
+	if err != nil {
+		return s.classify(err, "instance", inst.UUID)
+	}
+	inst.ID = id
+	inst.Tags = normTags(inst.Tags)
+	inst.CreatedAt = norm(inst.CreatedAt)
+	for _, t := range inst.Tags {
+		if err := instancetag.TagValidator(t); err != nil {
+			return compute.InvalidInput("tags", "%v", err)
+		}
+		if _, err := eq.ExecContext(ctx, sq.insertTag, id, t); err != nil {
+			return s.classify(err, "instance tags", inst.UUID)
+		}
+	}
+	if spec != nil {
+		if _, err := eq.ExecContext(ctx, sq.insertSpec, inst.UUID, spec, inst.UpdatedAt); err != nil {
+			return s.classify(err, "request spec", inst.UUID)
+		}
+	}
+	for i := range b.BlockDevices {
+		bd := &b.BlockDevices[i]
+		bd.CreatedAt = inst.UpdatedAt
+		var boot any
+		if bd.BootIndex != nil {
+			boot = *bd.BootIndex
+		}
+		bd.ID, err = s.insertID(ctx, eq, sq.insertBDM, bd.UUID, bd.InstanceUUID, boot, bd.SourceType, bd.DestinationType,
+			bd.ImageID, bd.VolumeID, bd.SnapshotID, bd.VolumeSize, bd.VolumeType, bd.DeviceName, bd.DeviceType,
+			bd.DiskBus, bd.GuestFormat, bd.DeleteOnTermination, bd.Tag, bd.AttachmentID, bd.ConnectionInfo, bd.CreatedAt)
+		if err != nil {
+			return s.classify(err, "block device mapping", bd.UUID)
+		}
+	}
+	if a := b.Action; a != nil {
+		a.UpdatedAt = a.StartTime
+		a.ID, err = s.insertID(ctx, eq, sq.insertAction, a.Action, a.InstanceUUID, a.RequestID, a.UserID, a.ProjectID,
+			a.StartTime, nil, a.Message, a.UpdatedAt)
+		if err != nil {
+			return s.classify(err, "instance action", actionKey(inst.UUID, a.RequestID))
+		}
+	}
+	return nil
+}
+
+// instanceArgs returns the values of cols for a new instance, encoded as
+// ent encodes them (JSON columns as JSON text, absent optional columns
+// NULL), after the length checks of the ent schema.
+func instanceArgs(cols []string, in *compute.Instance) ([]any, error) {
+	if err := checkLengths(
+		lengthCheck{instance.FieldUUID, in.UUID, instance.UUIDValidator},
+		lengthCheck{instance.FieldDisplayName, in.Name, instance.DisplayNameValidator},
+		lengthCheck{instance.FieldHostname, in.Hostname, instance.HostnameValidator},
+		lengthCheck{instance.FieldProjectID, in.ProjectID, instance.ProjectIDValidator},
+		lengthCheck{instance.FieldUserID, in.UserID, instance.UserIDValidator},
+		lengthCheck{instance.FieldImageRef, in.ImageRef, instance.ImageRefValidator},
+		lengthCheck{instance.FieldFlavorID, in.Flavor.FlavorID, instance.FlavorIDValidator},
+		lengthCheck{instance.FieldVMState, string(in.VMState), instance.VMStateValidator},
+		lengthCheck{instance.FieldTaskState, string(in.TaskState), instance.TaskStateValidator},
+		lengthCheck{instance.FieldHost, in.Host, instance.HostValidator},
+		lengthCheck{instance.FieldNode, in.Node, instance.NodeValidator},
+		lengthCheck{instance.FieldAvailabilityZone, in.AvailabilityZone, instance.AvailabilityZoneValidator},
+		lengthCheck{instance.FieldKeyName, in.KeyName, instance.KeyNameValidator},
+		lengthCheck{instance.FieldAccessIPV4, in.AccessIPv4, instance.AccessIPV4Validator},
+		lengthCheck{instance.FieldAccessIPV6, in.AccessIPv6, instance.AccessIPV6Validator},
+		lengthCheck{instance.FieldReservationID, in.ReservationID, instance.ReservationIDValidator},
+		lengthCheck{instance.FieldLockedBy, in.LockedBy, instance.LockedByValidator},
+		lengthCheck{instance.FieldLockedReason, in.LockedReason, instance.LockedReasonValidator},
+		lengthCheck{instance.FieldRootDeviceName, in.RootDeviceName, instance.RootDeviceNameValidator},
+		lengthCheck{instance.FieldDiskConfig, in.DiskConfig, instance.DiskConfigValidator},
+	); err != nil {
+		return nil, err
+	}
+	js := func(col string, v any) (any, error) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, compute.InvalidInput(col, "cannot be encoded: %v", err)
+		}
+		return b, nil
+	}
+	optTime := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return norm(t)
+	}
+	args := make([]any, len(cols))
+	for i, c := range cols {
+		var (
+			v   any
+			err error
+		)
+		switch c {
+		case instance.FieldCreatedAt:
+			v = norm(in.CreatedAt)
+		case instance.FieldUpdatedAt:
+			v = in.UpdatedAt
+		case instance.FieldUUID:
+			v = in.UUID
+		case instance.FieldDisplayName:
+			v = in.Name
+		case instance.FieldHostname:
+			v = in.Hostname
+		case instance.FieldDescription:
+			v = in.Description
+		case instance.FieldProjectID:
+			v = in.ProjectID
+		case instance.FieldUserID:
+			v = in.UserID
+		case instance.FieldImageRef:
+			v = in.ImageRef
+		case instance.FieldFlavorID:
+			v = in.Flavor.FlavorID
+		case instance.FieldVcpus:
+			v = in.Flavor.VCPUs
+		case instance.FieldMemoryMB:
+			v = in.Flavor.MemoryMB
+		case instance.FieldRootGB:
+			v = in.Flavor.RootGB
+		case instance.FieldEphemeralGB:
+			v = in.Flavor.EphemeralGB
+		case instance.FieldFlavor:
+			v, err = js(c, in.Flavor)
+		case instance.FieldFlavorOld:
+			if in.OldFlavor != nil {
+				v, err = js(c, in.OldFlavor)
+			}
+		case instance.FieldFlavorNew:
+			if in.NewFlavor != nil {
+				v, err = js(c, in.NewFlavor)
+			}
+		case instance.FieldVMState:
+			v = string(in.VMState)
+		case instance.FieldTaskState:
+			v = string(in.TaskState)
+		case instance.FieldPowerState:
+			v = int(in.PowerState)
+		case instance.FieldHost:
+			v = in.Host
+		case instance.FieldNode:
+			v = in.Node
+		case instance.FieldAvailabilityZone:
+			v = in.AvailabilityZone
+		case instance.FieldKeyName:
+			v = in.KeyName
+		case instance.FieldKeyData:
+			v = in.KeyData
+		case instance.FieldUserData:
+			v = in.UserData
+		case instance.FieldConfigDrive:
+			v = in.ConfigDrive
+		case instance.FieldAccessIPV4:
+			v = in.AccessIPv4
+		case instance.FieldAccessIPV6:
+			v = in.AccessIPv6
+		case instance.FieldMetadata:
+			v, err = js(c, in.Metadata)
+		case instance.FieldSystemMetadata:
+			v, err = js(c, in.SystemMetadata)
+		case instance.FieldTagList:
+			if tags := normTags(in.Tags); tags != nil {
+				v, err = js(c, tags)
+			}
+		case instance.FieldReservationID:
+			v = in.ReservationID
+		case instance.FieldLaunchIndex:
+			v = in.LaunchIndex
+		case instance.FieldLocked:
+			v = in.Locked
+		case instance.FieldLockedBy:
+			v = in.LockedBy
+		case instance.FieldLockedReason:
+			v = in.LockedReason
+		case instance.FieldRootDeviceName:
+			v = in.RootDeviceName
+		case instance.FieldProgress:
+			v = in.Progress
+		case instance.FieldDiskConfig:
+			v = in.DiskConfig
+		case instance.FieldDriverHandle:
+			if in.DriverHandle != nil {
+				v = in.DriverHandle
+			}
+		case instance.FieldLaunchedAt:
+			v = optTime(in.LaunchedAt)
+		case instance.FieldTerminatedAt:
+			v = optTime(in.TerminatedAt)
+		case instance.FieldDeletedAt:
+			v = nil
+		case instance.FieldDeleted:
+			v = false
+		default:
+			return nil, fmt.Errorf("store: create instance: column %q has no value (schema changed?)", c)
+		}
+		if err != nil {
+			return nil, err
+		}
+		args[i] = v
+	}
+	return args, nil
+}
+
+// lengthCheck is a value and the ent schema's validator of its column.
+type lengthCheck struct {
+	col, v string
+	check  func(string) error
+}
+
+// checkLengths runs the validators; a failure is a
+// *compute.InvalidInputError naming the column.
+func checkLengths(checks ...lengthCheck) error {
+	for _, c := range checks {
+		if c.check == nil {
+			continue
+		}
+		if err := c.check(c.v); err != nil {
+			return compute.InvalidInput(c.col, "%v", err)
+		}
+	}
+	return nil
 }

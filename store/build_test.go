@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -53,6 +54,13 @@ func TestCreateBuilds(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, compute.VMBuilding, got.VMState)
 				assert.Equal(t, []string{"a", "b"}, got.Tags)
+				assert.Equal(t, inst.ID, got.ID)
+				assert.Equal(t, inst.Flavor, got.Flavor)
+				assert.Equal(t, map[string]string{"role": "web"}, got.Metadata)
+				assert.True(t, inst.CreatedAt.Equal(got.CreatedAt), "%s vs %s", inst.CreatedAt, got.CreatedAt)
+				tagged, err := s.Instances().List(ctx, compute.InstanceFilter{ProjectID: "cb-all", Tags: []string{"a"}}, compute.ListOptions{})
+				require.NoError(t, err)
+				require.Len(t, tagged, 1, "the tag rows are written")
 				spec, err := s.RequestSpecs().Get(ctx, inst.UUID)
 				require.NoError(t, err)
 				assert.Equal(t, inst.UUID, spec.InstanceUUID)
@@ -60,11 +68,16 @@ func TestCreateBuilds(t *testing.T) {
 				require.NoError(t, err)
 				require.Len(t, bdms, 1)
 				assert.Equal(t, out[0].BlockDevices[0].UUID, bdms[0].UUID)
+				assert.Equal(t, out[0].BlockDevices[0].ID, bdms[0].ID)
+				assert.NotZero(t, bdms[0].ID)
+				assert.Equal(t, 0, *bdms[0].BootIndex)
 				assert.Equal(t, "image", bdms[0].SourceType)
 				acts, err := s.InstanceActions().List(ctx, inst.UUID, store.ActionFilter{}, compute.ListOptions{})
 				require.NoError(t, err)
 				require.Len(t, acts, 1)
 				assert.Equal(t, "req-1", acts[0].RequestID)
+				assert.Equal(t, out[0].Action.ID, acts[0].ID)
+				assert.NotZero(t, acts[0].ID)
 			})
 
 			t.Run("AllOrNothing", func(t *testing.T) {
@@ -72,6 +85,10 @@ func TestCreateBuilds(t *testing.T) {
 				bad.BlockDevices[0].SourceType = "floppy"
 				_, err := s.CreateBuilds(ctx, []store.InstanceBuild{good, bad}, nil)
 				requireInvalid(t, err, "source_type")
+				long := newBuild("cb-atomic", "req-2")
+				long.Instance.Hostname = strings.Repeat("h", 256)
+				_, err = s.CreateBuilds(ctx, []store.InstanceBuild{good, long}, nil)
+				requireInvalid(t, err, "hostname")
 				dup := newBuild("cb-atomic", "req-3")
 				dup.Instance.UUID = good.Instance.UUID
 				_, err = s.CreateBuilds(ctx, []store.InstanceBuild{good, dup}, nil)
