@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/novakit/novakit/identity"
@@ -63,8 +64,53 @@ func (p *payload) credentials(token string) *identity.Credentials {
 	return c
 }
 
-// sealer encrypts with the first key and opens with any.
-type sealer struct{ aeads []cipher.AEAD }
+// sealer encrypts with the first key and opens with any. It remembers
+// the payloads of the tokens it opened (see openCache).
+type sealer struct {
+	aeads  []cipher.AEAD
+	opened openCache
+}
+
+// openCache maps tokens to the payloads open decrypted and decoded from
+// them, which is most of the cost of a validation: a client sends the
+// same token with every request until it expires (keystonemiddleware
+// caches validated tokens likewise). A token's expiry is still checked
+// on every use, and whatever else the caller checks (revocation, the
+// user) too. Payloads in it are shared: read-only. At most
+// openCacheMax entries; past that, an arbitrary one makes room.
+type openCache struct {
+	mu sync.Mutex
+	m  map[string]*payload
+}
+
+const openCacheMax = 4096
+
+func (c *openCache) get(tok string) *payload {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[tok]
+}
+
+func (c *openCache) put(tok string, p *payload) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*payload{}
+	}
+	if len(c.m) >= openCacheMax {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[tok] = p
+}
+
+func (c *openCache) drop(tok string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, tok)
+}
 
 func newSealer(keys []string) (*sealer, error) {
 	s := &sealer{}
@@ -121,8 +167,17 @@ func (s *sealer) seal(p *payload) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
-// open decrypts and checks a token; errors wrap identity.ErrUnauthorized.
+// open decrypts and checks a token (or finds it in s.opened and checks
+// its expiry); errors wrap identity.ErrUnauthorized. The payload is
+// shared: read-only.
 func (s *sealer) open(tok string, now time.Time) (*payload, error) {
+	if p := s.opened.get(tok); p != nil {
+		if !now.Before(p.expires()) {
+			s.opened.drop(tok)
+			return nil, fmt.Errorf("token expired at %s: %w", p.expires().Format(time.RFC3339), identity.ErrUnauthorized)
+		}
+		return p, nil
+	}
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil || len(raw) < 1 || raw[0] != tokenVersion {
 		return nil, fmt.Errorf("malformed token: %w", identity.ErrUnauthorized)
@@ -142,6 +197,7 @@ func (s *sealer) open(tok string, now time.Time) (*payload, error) {
 		if !now.Before(p.expires()) {
 			return nil, fmt.Errorf("token expired at %s: %w", p.expires().Format(time.RFC3339), identity.ErrUnauthorized)
 		}
+		s.opened.put(tok, &p)
 		return &p, nil
 	}
 	return nil, fmt.Errorf("token not issued with a known key: %w", identity.ErrUnauthorized)
