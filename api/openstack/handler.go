@@ -111,6 +111,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d := time.Since(start)
 	h.metrics.observe(rl.route, r.Method, sw.status, d)
+	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", d,
 		"request_id", sw.Header().Get("X-OpenStack-Request-ID")}
 	if rl.user != "" {
@@ -258,7 +261,11 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if rest == "" {
 		rest = "/"
 	}
-	r2 := r.Clone(context.WithValue(r.Context(), reqInfoKey{}, ri))
+	// A shallow copy with its own URL: the routes only read the headers
+	// (r.Clone would copy them for every request).
+	r2 := r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
+	u := *r.URL
+	r2.URL = &u
 	r2.URL.Path = strings.TrimSuffix(rest, "/")
 	if r2.URL.Path == "" {
 		r2.URL.Path = "/"
