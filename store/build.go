@@ -495,7 +495,9 @@ func (s *Store) insertBuild(ctx context.Context, eq execQuerier, sq *buildSQL, b
 
 // instanceArgs returns the values of cols for a new instance, encoded as
 // ent encodes them (JSON columns as JSON text, absent optional columns
-// NULL), after the length checks of the ent schema.
+// NULL), after the length checks of the ent schema. A column added to the
+// instance schema must be added here: until it is, every create fails
+// with an error naming it (and so does TestCreateBuilds).
 func instanceArgs(cols []string, in *compute.Instance) ([]any, error) {
 	if err := checkLengths(
 		lengthCheck{instance.FieldUUID, in.UUID, instance.UUIDValidator},
