@@ -43,10 +43,13 @@ func binary(t *testing.T) string {
 }
 
 // freeOffset finds a port offset at which the four default ports are free.
+// Every port it can pick stays below the kernel's ephemeral range (32768
+// and up here), where any process's outgoing connection can take a port
+// between this check and the cloud's own listen.
 func freeOffset(t *testing.T) int {
 	t.Helper()
 	for range 50 {
-		off := 20000 + rand.IntN(400)*10
+		off := 10000 + rand.IntN(1300)*10 // highest port: 9292 + 22990 = 32282
 		ok := true
 		var lns []net.Listener
 		for _, p := range []int{portIdentity, portCompute, portPlacement, portImage} {
