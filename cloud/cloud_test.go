@@ -21,7 +21,6 @@ import (
 	"github.com/novakit/novakit/identity"
 	placementapi "github.com/novakit/novakit/placement/api"
 	"github.com/novakit/novakit/queue"
-	"github.com/novakit/novakit/store/placementstore"
 )
 
 // daemon runs one Run function in a goroutine and waits for it to serve.
@@ -71,17 +70,10 @@ func TestRunEverythingInOneProcess(t *testing.T) {
 	defer tr.Close()
 	db := "sqlite://" + filepath.Join(dir, "nova.db")
 
-	pl, err := placementstore.Open(ctx, "sqlite://"+filepath.Join(dir, "placement.db"), nil)
-	require.NoError(t, err)
-	defer pl.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	plDone := make(chan error, 1)
-	go func() {
-		plDone <- placementapi.Serve(ctx, placementapi.ServeOptions{Listener: ln, Backend: pl, Logger: log,
-			API: placementapi.Options{Authenticator: placementapi.NoAuth()}})
-	}()
-	plURL := "http://" + ln.Addr().String()
+	pc := cloud.PlacementConfig{Common: cloud.Common{Logger: log, Pprof: true}, DB: "sqlite://" + filepath.Join(dir, "placement.db"),
+		API: placementapi.Options{Authenticator: placementapi.NoAuth()}}
+	plD := run(t, ctx, &pc.Common, func(ctx context.Context) error { return cloud.RunPlacement(ctx, pc) })
+	plURL := plD.addr
 
 	cc := cloud.ConductorConfig{Common: cloud.Common{Logger: log, Transport: tr}, Host: "ctl1", DB: db, Placement: plURL, PlacementToken: "admin"}
 	cond := run(t, ctx, &cc.Common, func(ctx context.Context) error { return cloud.RunConductor(ctx, cc) })
@@ -119,20 +111,25 @@ func TestRunEverythingInOneProcess(t *testing.T) {
 		return err == nil && s.Status == "ACTIVE"
 	}, time.Minute, 50*time.Millisecond, "the server boots")
 
-	for _, d := range []*daemon{apiD, cond, sched, comp} {
+	for _, d := range []*daemon{apiD, cond, sched, comp, plD} {
 		code, body := httpGet(t, d.addr+"/healthz")
 		assert.Equal(t, http.StatusOK, code, body)
 		code, body = httpGet(t, d.addr+"/metrics")
 		assert.Equal(t, http.StatusOK, code)
 		assert.Contains(t, body, "go_goroutines")
 	}
-	_, body := httpGet(t, apiD.addr+"/metrics")
+	// -pprof: only where asked for.
+	code, body := httpGet(t, plD.addr+"/debug/pprof/cmdline")
+	assert.Equal(t, http.StatusOK, code, body)
+	code, _ = httpGet(t, apiD.addr+"/debug/pprof/cmdline")
+	assert.NotEqual(t, http.StatusOK, code, "the API serves no profiles without Pprof")
+	_, body = httpGet(t, apiD.addr+"/metrics")
 	assert.Contains(t, body, `novakit_api_requests_total{code="202",method="POST"} 1`)
 	_, body = httpGet(t, comp.addr+"/guests")
 	assert.Contains(t, body, srv.ID)
 
 	cancel()
-	for name, d := range map[string]*daemon{"api": apiD, "conductor": cond, "scheduler": sched, "compute": comp} {
+	for name, d := range map[string]*daemon{"api": apiD, "conductor": cond, "scheduler": sched, "compute": comp, "placement": plD} {
 		select {
 		case err := <-d.done:
 			assert.NoError(t, err, "%s stops cleanly", name)
@@ -140,7 +137,6 @@ func TestRunEverythingInOneProcess(t *testing.T) {
 			t.Errorf("%s did not stop", name)
 		}
 	}
-	assert.NoError(t, <-plDone)
 }
 
 func TestStartFailuresAreOneLine(t *testing.T) {
@@ -172,6 +168,13 @@ func TestStartFailuresAreOneLine(t *testing.T) {
 		"compute bad driver": {func() error {
 			return cloud.RunCompute(ctx, cloud.ComputeConfig{Common: free, Host: "h", DriverURL: "fake://?hosts=3", Queue: "mem://", Placement: "http://127.0.0.1:1"})
 		}, "hosts"},
+		"placement without authenticator": {func() error {
+			return cloud.RunPlacement(ctx, cloud.PlacementConfig{Common: free})
+		}, "authenticator"},
+		"placement database unreachable": {func() error {
+			return cloud.RunPlacement(ctx, cloud.PlacementConfig{Common: free, DB: "postgres://nova:secret@127.0.0.1:1/placement?connect_timeout=1",
+				API: placementapi.Options{Authenticator: placementapi.NoAuth()}})
+		}, "127.0.0.1:1"},
 		"compute port taken": {func() error {
 			return cloud.RunCompute(ctx, cloud.ComputeConfig{Common: cloud.Common{Listen: taken.Addr().String(), Logger: log, Transport: tr},
 				Host: "h", DriverURL: "fake://", Placement: "http://127.0.0.1:1"})

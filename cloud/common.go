@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strconv"
 	"strings"
@@ -60,6 +61,11 @@ type Common struct {
 	// URL, and is not closed: several daemons in one process (tests, an
 	// embedder) share one mem:// transport this way.
 	Transport *queue.Transport
+	// Pprof serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the daemon's HTTP listener. Off by default: a
+	// profile costs the daemon CPU and shows its internals, so only turn
+	// it on where the listener is private.
+	Pprof bool
 }
 
 func (c *Common) defaults(listen string) {
@@ -218,19 +224,29 @@ func listen(ctx context.Context, c Common) (net.Listener, error) {
 }
 
 // startHTTP serves h (nil: only /healthz and /metrics) on ln. health
-// reports whether the daemon can work.
+// reports whether the daemon can work; when it is nil, h serves /healthz
+// and /metrics itself (the placement handler does) and reg is unused.
 func startHTTP(ctx context.Context, c Common, ln net.Listener, name string, h http.Handler, health func(context.Context) error, reg *prometheus.Registry) *httpService {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		hctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		if err := health(hctx); err != nil {
-			http.Error(w, name+" unhealthy: "+oneLine(err), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if health != nil {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			hctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			if err := health(hctx); err != nil {
+				http.Error(w, name+" unhealthy: "+oneLine(err), http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ok\n"))
+		})
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
+	if c.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if h != nil {
 		mux.Handle("/", h)
 	}

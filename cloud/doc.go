@@ -1,10 +1,9 @@
 // Package cloud is novakit's wiring layer: one Run function and one config
 // struct per daemon of a multi-process cloud in the shape of OpenStack
 // Nova — RunAPI (the Compute API, nova-api), RunConductor (nova-conductor),
-// RunScheduler (nova-scheduler) and RunCompute (nova-compute, one per
-// host) — each opening its database, queue and placement by URL, serving
-// until its context ends and then draining. The placement daemon is
-// placement/api.Serve (examples/placement).
+// RunScheduler (nova-scheduler), RunCompute (nova-compute, one per host)
+// and RunPlacement (placement-api) — each opening its database, queue and
+// placement by URL, serving until its context ends and then draining.
 //
 // The libraries underneath (api, conductor, scheduler, compute/agent,
 // store, queue, placement/client, store/placementstore) know nothing of
@@ -25,6 +24,7 @@
 //     when its database does not answer) and GET /metrics (Prometheus text
 //     format: Go runtime, process and, for the API, request counts and
 //     durations), logging "listening on ADDR" when ready and calling Ready;
+//     with Common.Pprof, also Go's profiles under /debug/pprof/;
 //   - on ctx cancellation stops taking work (HTTP and queue), lets what is in
 //     flight finish within DrainTimeout, closes its connections and returns
 //     nil.

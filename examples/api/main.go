@@ -10,7 +10,7 @@
 // lists them): -listen (127.0.0.1:8774), -db, -queue, -placement,
 // -placement-token, -glance or -images DIR, -auth noauth|KEYSTONE_URL
 // (with -keystone-user/-keystone-password/-keystone-project), -public-url,
-// -log-level, -drain-timeout. It logs "listening on ADDR" when ready,
+// -log-level, -drain-timeout, -pprof. It logs "listening on ADDR" when ready,
 // answers /healthz and /metrics, drains and exits 0 on SIGTERM and exits
 // 1 with a one-line reason when it cannot start.
 package main
@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	f.String(&ksProject, "keystone-project", "service", "its project")
 	f.String(&c.PublicURL, "public-url", "", "base URL of links in bodies (default: from each request)")
 	f.Duration(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
+	f.Bool(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the -listen address (keep it private)")
 	if err := f.Parse(args, getenv, stderr, false); err != nil {
 		return err
 	}

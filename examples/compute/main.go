@@ -9,7 +9,7 @@
 // Flags (each also NOVAKIT_<FLAG> or a -config YAML key; -h lists them):
 // -host, -driver, -listen (health, metrics and /guests, 127.0.0.1:8783),
 // -queue, -placement, -placement-token, -glance, -report-interval,
-// -resource-interval, -max-concurrent-builds, -log-level, -drain-timeout.
+// -resource-interval, -max-concurrent-builds, -log-level, -drain-timeout, -pprof.
 package main
 
 import (
@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	f.Duration(&c.Agent.ResourceInterval, "resource-interval", time.Minute, "resource tracker period")
 	f.Int(&c.Agent.MaxConcurrentBuilds, "max-concurrent-builds", 10, "builds running at once")
 	f.Duration(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM waits for the agent to stop")
+	f.Bool(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the -listen address (keep it private)")
 	if err := f.Parse(args, getenv, stderr, false); err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@
 // Flags (each also NOVAKIT_<FLAG> or a -config YAML key; -h lists them):
 // -host, -listen (health and metrics, 127.0.0.1:8782), -db, -queue,
 // -placement, -placement-token, -max-attempts, -stuck-after,
-// -recover-interval, -log-level, -drain-timeout.
+// -recover-interval, -log-level, -drain-timeout, -pprof.
 package main
 
 import (
@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	f.Duration(&c.RecoverInterval, "recover-interval", time.Minute, "how often abandoned flows are looked for")
 	f.Duration(&c.ReportInterval, "report-interval", 10*time.Second, "service heartbeat period")
 	f.Duration(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM waits for flows in flight")
+	f.Bool(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the -listen address (keep it private)")
 	if err := f.Parse(args, getenv, stderr, false); err != nil {
 		return err
 	}

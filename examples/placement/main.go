@@ -1,6 +1,7 @@
 // Command placement is a complete OpenStack Placement service: the
 // Placement REST API (microversions 1.0–1.39) of package placement/api over
-// novakit's placement engine.
+// novakit's placement engine: package cloud's RunPlacement behind the
+// daemon conventions.
 //
 //	go run ./examples/placement -listen 127.0.0.1:8778
 //	openstack --os-auth-type admin_token --os-token admin \
@@ -29,6 +30,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/novakit/novakit/cloud"
 	"github.com/novakit/novakit/identity"
 	"github.com/novakit/novakit/identity/keystone"
 	"github.com/novakit/novakit/placement"
@@ -54,16 +56,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log := cfg.Logger(stderr)
+	// ServeOptions validates -auth and the policy settings.
+	so, err := cfg.ServeOptions(nil, openKeystone, log)
+	if err != nil {
+		return err
+	}
 	backend, closeBackend, err := openBackend(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer closeBackend()
-	opts, err := cfg.ServeOptions(backend, openKeystone, log)
-	if err != nil {
-		return err
-	}
-	opts.Ready = func(net.Addr) {
+	c := cloud.PlacementConfig{Backend: backend, API: so.API}
+	c.Listen, c.Logger, c.DrainTimeout = cfg.Listen, log, cfg.DrainTimeout
+	c.Ready = func(net.Addr) {
 		if cfg.DB == "" {
 			log.Warn("no -db: placement data is kept in memory and lost on exit")
 		}
@@ -71,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			log.Warn("-auth noauth: tokens are not checked (the token \"admin\" is an administrator)")
 		}
 	}
-	return api.Serve(ctx, opts)
+	return cloud.RunPlacement(ctx, c)
 }
 
 // openKeystone validates tokens against the Keystone at -auth with the
@@ -84,7 +89,8 @@ func openKeystone(c api.DaemonConfig) (identity.Authenticator, error) {
 // openBackend returns the engine -db names and how to close it: the SQL
 // store (schema migrated on open, the Index in front of it, following
 // other placement processes sharing the database) or, without -db, an
-// in-memory Index.
+// in-memory Index. (cloud.RunPlacement would open the same from
+// PlacementConfig.DB; opening it here lets a bad -db name the flag.)
 func openBackend(ctx context.Context, db string, log *slog.Logger) (api.Backend, func(), error) {
 	if db == "" {
 		return placement.New(placement.Options{}), func() {}, nil

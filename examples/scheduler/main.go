@@ -9,7 +9,7 @@
 //
 // Flags (each also NOVAKIT_<FLAG> or a -config YAML key; -h lists them):
 // -host, -listen (health and metrics, 127.0.0.1:8781), -db, -queue,
-// -placement, -placement-token, -log-level, -drain-timeout. Filters and
+// -placement, -placement-token, -log-level, -drain-timeout, -pprof. Filters and
 // weighers are Nova's defaults; an embedder adds its own through
 // cloud.SchedulerConfig.Registry.
 package main
@@ -36,6 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	f.String(&c.PlacementToken, "placement-token", "admin", "token sent to an http placement")
 	f.Duration(&c.ReportInterval, "report-interval", 10*time.Second, "service heartbeat period")
 	f.Duration(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
+	f.Bool(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the -listen address (keep it private)")
 	if err := f.Parse(args, getenv, stderr, false); err != nil {
 		return err
 	}
