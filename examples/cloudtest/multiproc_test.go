@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -475,12 +477,40 @@ func get(ctx context.Context, t testing.TB, url, token string) (int, string) {
 // request each) until every one is ACTIVE.
 func BenchmarkBoots(b *testing.B) {
 	ctx := context.Background()
+	// NOVAKIT_CLOUDTEST_PPROF=DIR: the daemons serve /debug/pprof (their
+	// -pprof flag, through the environment they inherit) and a CPU profile
+	// of each, taken while the boots run, is written to DIR/NAME.pprof.
+	profDir := os.Getenv("NOVAKIT_CLOUDTEST_PPROF")
+	if profDir != "" {
+		b.Setenv("NOVAKIT_PPROF", "true")
+	}
 	pg := testsvc.SharedPostgres(b)
 	mq := testsvc.SharedRabbitMQ(b)
-	cp := deploy(ctx, b, testsvc.NewDatabase(b, pg), testsvc.NewDatabase(b, pg), mq.URL())
+	dbURL, plDBURL := testsvc.NewDatabase(b, pg), testsvc.NewDatabase(b, pg)
+	cp := deploy(ctx, b, dbURL, plDBURL, mq.URL())
 	c := newClients(cp.api.url(), cp.placement.url())
 	prepare(ctx, b, c)
+	names := map[int]string{}
+	for _, p := range cp.all() {
+		names[p.cmd.Process.Pid] = p.name
+	}
+	self := os.Getpid()
 	b.ResetTimer()
+	pgBefore, err := readPGStats(ctx, dbURL)
+	require.NoError(b, err)
+	plBefore, err := readPGStats(ctx, plDBURL)
+	require.NoError(b, err)
+	before := cpuTree(self, names)
+	var profiles sync.WaitGroup
+	if profDir != "" {
+		for _, p := range cp.all() {
+			profiles.Add(1)
+			go func() {
+				defer profiles.Done()
+				profile(ctx, b, p, profDir, 8)
+			}()
+		}
+	}
 	start := time.Now()
 	ids, errs := boot(ctx, c, "bench", b.N, 32, nil)
 	require.Empty(b, errs)
@@ -488,7 +518,15 @@ func BenchmarkBoots(b *testing.B) {
 	// list of every server costs the deployment CPU the boots need).
 	settleEvery(ctx, b, c, 10*time.Minute, time.Second)
 	el := time.Since(start)
+	byName, total := cpuDelta(before, cpuTree(self, names))
 	b.StopTimer()
+	profiles.Wait()
+	// PostgreSQL flushes its statistics about once a second.
+	time.Sleep(1500 * time.Millisecond)
+	pgAfter, err := readPGStats(ctx, dbURL)
+	require.NoError(b, err)
+	plAfter, err := readPGStats(ctx, plDBURL)
+	require.NoError(b, err)
 	all := settle(ctx, b, c, 10*time.Minute)
 	active := 0
 	for _, id := range ids {
@@ -498,4 +536,35 @@ func BenchmarkBoots(b *testing.B) {
 	}
 	require.Equal(b, b.N, active, "statuses %v", statusesOf(all))
 	b.ReportMetric(float64(b.N)/el.Seconds(), "boots/s")
+	// CPU of every process of the deployment (daemons, PostgreSQL,
+	// RabbitMQ), not of the test binary's clients: on a shared machine
+	// this is the figure that does not depend on the neighbours.
+	b.ReportMetric(1000*total/float64(b.N), "cpu-ms/boot")
+	b.Logf("%d boots in %s; CPU by process: %s", b.N, el.Round(time.Millisecond), formatCPU(byName, b.N))
+	b.Logf("compute database: %s", pgDelta(pgBefore, pgAfter, b.N))
+	b.Logf("placement database: %s", pgDelta(plBefore, plAfter, b.N))
+}
+
+// profile writes a CPU profile of p, taken over the next seconds, to
+// dir/NAME.pprof (failures are logged: a daemon without -pprof has none).
+func profile(ctx context.Context, b *testing.B, p *proc, dir string, seconds int) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.url(), seconds), nil)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Logf("profile of %s: %v", p.name, err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Logf("profile of %s: %d %v", p.name, resp.StatusCode, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, p.name+".pprof"), data, 0o644); err != nil {
+		b.Error(err)
+	}
 }
