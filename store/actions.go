@@ -225,11 +225,14 @@ func (r InstanceActions) FinishEvent(ctx context.Context, instanceUUID, requestI
 			out = toActionEvent(ev)
 			return nil
 		}
-		ev, err = tx.InstanceActionEvent.UpdateOne(ev).SetFinishTime(now).SetResult(result).
-			SetTraceback(traceback).SetDetails(details).Save(ctx)
+		// Exec, not Save: Save reads the row back, and every column it
+		// would read is known here.
+		err = tx.InstanceActionEvent.UpdateOneID(ev.ID).SetFinishTime(now).SetResult(result).
+			SetTraceback(traceback).SetDetails(details).Exec(ctx)
 		if err != nil {
 			return r.s.classify(err, "instance action event", event)
 		}
+		ev.FinishTime, ev.Result, ev.Traceback, ev.Details = &now, result, traceback, details
 		if result == compute.EventError {
 			if err := tx.InstanceAction.UpdateOneID(id).SetMessage("Error").Exec(ctx); err != nil {
 				return r.s.classify(err, "instance action", actionKey(instanceUUID, requestID))
