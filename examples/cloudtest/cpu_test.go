@@ -29,8 +29,12 @@ type procCPU struct {
 
 // cpuTree returns the CPU times of every live descendant of root
 // (the test binary: it started the daemons, PostgreSQL and RabbitMQ).
-// names maps the daemons' pids to their names.
-func cpuTree(root int, names map[int]string) map[int]procCPU {
+// names maps the daemons' pids to their names; PostgreSQL's processes are
+// named by their title: "postgres DB" for a backend serving the database
+// dbNames maps to DB, "postgres checkpointer" … for the others, and
+// "postgres postmaster" (with the backends that exited: connection churn
+// shows there).
+func cpuTree(root int, names map[int]string, dbNames map[string]string) map[int]procCPU {
 	type st struct {
 		ppid  int
 		comm  string
@@ -75,6 +79,8 @@ func cpuTree(root int, names map[int]string) map[int]procCPU {
 				n := s.comm
 				if dn, ok := names[pid]; ok {
 					n = dn
+				} else if n == "postgres" {
+					n = pgProcName(pid, dbNames)
 				}
 				out[pid] = procCPU{pid, n, s.ticks}
 				walk(pid)
@@ -123,6 +129,7 @@ func formatCPU(byName map[string]float64, n int) string {
 // per table, rows inserted, updated, deleted and the scans that read it.
 type pgStats struct {
 	commits, rollbacks int64
+	returned, fetched  int64               // rows read by scans, and fetched by index scans
 	tables             map[string][5]int64 // ins, upd, del, idx_scan, seq_scan
 }
 
@@ -144,7 +151,7 @@ func readPGStats(ctx context.Context, dbURL string) (pgStats, error) {
 	if _, err := conn.ExecContext(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
 		return s, err
 	}
-	if err := conn.QueryRowContext(ctx, `SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&s.commits, &s.rollbacks); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT xact_commit, xact_rollback, tup_returned, tup_fetched FROM pg_stat_database WHERE datname = current_database()`).Scan(&s.commits, &s.rollbacks, &s.returned, &s.fetched); err != nil {
 		return s, err
 	}
 	rows, err := conn.QueryContext(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, coalesce(idx_scan, 0), seq_scan FROM pg_stat_user_tables`)
@@ -167,8 +174,9 @@ func readPGStats(ctx context.Context, dbURL string) (pgStats, error) {
 func pgDelta(before, after pgStats, n int) string {
 	var sb strings.Builder
 	f := float64(n)
-	fmt.Fprintf(&sb, "commits %.1f/boot, rollbacks %.2f/boot; per boot (ins/upd/del/idx_scan/seq_scan): ",
-		float64(after.commits-before.commits)/f, float64(after.rollbacks-before.rollbacks)/f)
+	fmt.Fprintf(&sb, "commits %.1f/boot, rollbacks %.2f/boot, rows returned %.0f/boot, fetched %.0f/boot; per boot (ins/upd/del/idx_scan/seq_scan): ",
+		float64(after.commits-before.commits)/f, float64(after.rollbacks-before.rollbacks)/f,
+		float64(after.returned-before.returned)/f, float64(after.fetched-before.fetched)/f)
 	var names []string
 	for k := range after.tables {
 		names = append(names, k)
@@ -187,4 +195,29 @@ func pgDelta(before, after pgStats, n int) string {
 		}
 	}
 	return sb.String()
+}
+
+// pgProcName names a PostgreSQL process by its title ("postgres: user db
+// host(port) state", "postgres: walwriter", or the postmaster's command
+// line).
+func pgProcName(pid int, dbNames map[string]string) string {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return "postgres"
+	}
+	title := strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
+	rest, ok := strings.CutPrefix(title, "postgres: ")
+	if !ok {
+		return "postgres postmaster"
+	}
+	f := strings.Fields(rest)
+	if len(f) >= 2 {
+		if n, ok := dbNames[f[1]]; ok {
+			return "postgres " + n
+		}
+	}
+	if len(f) > 0 {
+		return "postgres " + f[0]
+	}
+	return "postgres"
 }
