@@ -143,9 +143,12 @@ func benchBoot10k(b *testing.B, plKind string, hosts, inflight int) {
 		}
 	})
 	for _, h := range fc.Hosts() {
+		// Heartbeats every 10 s (Nova's report_interval): the
+		// scheduler's ComputeFilter takes a host whose service has not
+		// reported for 60 s as down.
 		a, err := agent.New(agent.Options{Host: h.Name(), Driver: h, Conductor: watch,
 			Placement: pl, Images: images, Transport: tr, Errors: codes, Logger: log,
-			ReportInterval: time.Hour, ResourceInterval: time.Hour, PowerSyncInterval: -1, ShutdownTimeout: 5 * time.Second})
+			ReportInterval: 10 * time.Second, ResourceInterval: time.Hour, PowerSyncInterval: -1, ShutdownTimeout: 5 * time.Second})
 		require.NoError(b, err)
 		require.NoError(b, a.Start(actx))
 		agents = append(agents, a)
@@ -205,7 +208,14 @@ func benchBoot10k(b *testing.B, plKind string, hosts, inflight int) {
 				case <-done:
 					lat[i] = time.Since(t0)
 				case <-time.After(time.Minute):
-					errs <- fmt.Errorf("instance %s: not ACTIVE after a minute", r.InstanceUUIDs[0])
+					id := r.InstanceUUIDs[0]
+					in, err := st.Instances().Get(ctx, id)
+					if err != nil {
+						errs <- fmt.Errorf("instance %s: not ACTIVE after a minute: %w", id, err)
+						return
+					}
+					faults, _ := st.Faults().List(ctx, id)
+					errs <- fmt.Errorf("instance %s: not ACTIVE after a minute: vm %s task %q host %q, faults %s", id, in.VMState, in.TaskState, in.Host, faultText(faults))
 					return
 				}
 			}
@@ -234,4 +244,12 @@ func processCPU(tb testing.TB) time.Duration {
 	var ru syscall.Rusage
 	require.NoError(tb, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func faultText(fs []*compute.InstanceFault) string {
+	var out string
+	for _, f := range fs {
+		out += fmt.Sprintf("[%d %s] ", f.Code, f.Message)
+	}
+	return out
 }
