@@ -182,7 +182,9 @@ func (s *Service) moveBack(ctx context.Context, instUUID, migUUID string, merge 
 // earlier attempt of the same build (its conductor killed while the call
 // was in flight) may have claimed another host for the same consumer, and
 // the scheduler merges claims on an existing consumer; without this the
-// instance would hold two hosts. Harmless when there is nothing extra.
+// instance would hold two hosts, or, when both calls chose the same host,
+// twice its flavor there. The consumer's allocations are set to exactly
+// the chosen host's request; harmless when they already are.
 func (s *Service) trimStaleClaim(ctx context.Context, uuid string, chosen compute.Selection) error {
 	want, err := parseAllocationRequest(chosen)
 	if err != nil || len(want) == 0 {
@@ -193,13 +195,7 @@ func (s *Service) trimStaleClaim(ctx context.Context, uuid string, chosen comput
 		if err != nil || !held {
 			return err
 		}
-		extra := false
-		for rp := range c.Allocations {
-			if _, ok := want[rp]; !ok {
-				extra = true
-			}
-		}
-		if !extra {
+		if sameAllocations(c.Allocations, want) {
 			return nil
 		}
 		g := c.Generation
@@ -211,4 +207,24 @@ func (s *Service) trimStaleClaim(ctx context.Context, uuid string, chosen comput
 		}
 	}
 	return nil
+}
+
+// sameAllocations reports whether held is exactly want, provider by
+// provider and class by class.
+func sameAllocations(held map[string]placement.ProviderAllocation, want map[string]map[string]int64) bool {
+	if len(held) != len(want) {
+		return false
+	}
+	for rp, pa := range held {
+		w, ok := want[rp]
+		if !ok || len(w) != len(pa.Resources) {
+			return false
+		}
+		for rc, n := range pa.Resources {
+			if w[rc] != n {
+				return false
+			}
+		}
+	}
+	return true
 }

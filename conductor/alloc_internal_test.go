@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/novakit/novakit/compute"
+	"github.com/novakit/novakit/placement"
 )
 
 func TestParseAllocationRequest(t *testing.T) {
@@ -67,4 +68,30 @@ func FuzzParseAllocationRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSameAllocations(t *testing.T) {
+	pa := func(r map[string]int64) placement.ProviderAllocation {
+		return placement.ProviderAllocation{Resources: r}
+	}
+	want := map[string]map[string]int64{"rp1": {"VCPU": 1, "MEMORY_MB": 128}}
+	for _, tc := range []struct {
+		name string
+		held map[string]placement.ProviderAllocation
+		same bool
+	}{
+		{"exact", map[string]placement.ProviderAllocation{"rp1": pa(map[string]int64{"VCPU": 1, "MEMORY_MB": 128})}, true},
+		// Two claims on the same host for one consumer, merged.
+		{"doubled on the chosen host", map[string]placement.ProviderAllocation{"rp1": pa(map[string]int64{"VCPU": 2, "MEMORY_MB": 256})}, false},
+		{"another host too", map[string]placement.ProviderAllocation{
+			"rp1": pa(map[string]int64{"VCPU": 1, "MEMORY_MB": 128}), "rp2": pa(map[string]int64{"VCPU": 1, "MEMORY_MB": 128})}, false},
+		{"another class", map[string]placement.ProviderAllocation{"rp1": pa(map[string]int64{"VCPU": 1, "MEMORY_MB": 128, "DISK_GB": 1})}, false},
+		{"another host only", map[string]placement.ProviderAllocation{"rp2": pa(map[string]int64{"VCPU": 1, "MEMORY_MB": 128})}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sameAllocations(tc.held, want); got != tc.same {
+				t.Fatalf("sameAllocations = %v, want %v", got, tc.same)
+			}
+		})
+	}
 }
